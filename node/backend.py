@@ -1,0 +1,156 @@
+"""The one module that decides which array library holds the data.
+
+NumPy is always there. CuPy is imported only when asked for (``set_backend("cupy")``,
+``to("cupy")``), so ``import node`` never touches the GPU. Every other module
+asks this one for the array module of its data (``get_array_module``) instead
+of calling ``np.`` functions on arrays that may live on the GPU.
+"""
+import numpy as np
+
+from .config import Config
+
+_BACKEND_NAMES = {"numpy": "numpy", "cpu": "numpy", "cupy": "cupy", "gpu": "cupy", "cuda": "cupy"}
+_cupy = None  # the cupy module, once it has been imported successfully
+_active = "numpy"
+
+INSTALL_HINT = (
+    "Install the GPU extra with: pip install -e '.[gpu]'  "
+    "(or a CuPy wheel that matches your CUDA, e.g. pip install cupy-cuda12x)"
+)
+
+
+class BackendError(RuntimeError):
+    """The requested array backend cannot be used on this machine."""
+
+
+def _load_cupy():
+    """Import CuPy and check that a GPU answers; raise BackendError saying why not."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy
+    except ImportError as exc:
+        raise BackendError(f"the 'cupy' backend needs CuPy, which is not installed. {INSTALL_HINT}") from exc
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver/runtime errors have no common base class
+        raise BackendError(f"CuPy is installed but no CUDA GPU can be used: {exc}") from exc
+    if count == 0:
+        raise BackendError("CuPy is installed but this machine has no CUDA GPU.")
+    _cupy = cupy
+    return cupy
+
+
+def canonical_name(name):
+    """Map 'numpy'/'cpu' and 'cupy'/'gpu'/'cuda' to 'numpy' or 'cupy'."""
+    try:
+        return _BACKEND_NAMES[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; use one of {sorted(_BACKEND_NAMES)}") from None
+
+
+def cupy_available():
+    """True when CuPy imports and sees a GPU. Never raises."""
+    try:
+        _load_cupy()
+    except BackendError:
+        return False
+    return True
+
+
+def set_backend(name):
+    """Choose where new data lives: 'numpy' (CPU) or 'cupy' (GPU).
+
+    Affects arrays made from Python data, DataLoader batches and new layers.
+    Existing Nodes and layers stay where they are; move them with ``.to()``.
+    """
+    global _active
+    name = canonical_name(name)
+    if name == "cupy":
+        _load_cupy()
+    _active = name
+
+
+def get_backend():
+    """Name of the active backend: 'numpy' or 'cupy'."""
+    return _active
+
+
+def backend_module(name=None):
+    """The array module (numpy or cupy) of the named or the active backend."""
+    name = _active if name is None else canonical_name(name)
+    return _load_cupy() if name == "cupy" else np
+
+
+def get_array_module(*arrays):
+    """numpy or cupy: the module that owns the given arrays (or Nodes)."""
+    if _cupy is None:  # fast path: CuPy never loaded, so nothing can live on a GPU
+        return np
+    for a in arrays:
+        a = getattr(a, "value", a)
+        if isinstance(a, _cupy.ndarray):
+            return _cupy
+    return np
+
+
+def is_array(x):
+    """True for a NumPy or CuPy ndarray."""
+    return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+
+
+def asnumpy(x):
+    """A NumPy copy (or the array itself) of an array or Node on any backend."""
+    x = getattr(x, "value", x)
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        return x.get()
+    return np.asarray(x)
+
+
+def to_backend(x, name):
+    """Move an array to the named backend ('numpy' or 'cupy')."""
+    if canonical_name(name) == "cupy":
+        return _load_cupy().asarray(x)
+    return asnumpy(x)
+
+
+def as_array(x, xp=None, dtype=None):
+    """Coerce ``x`` to an array of module ``xp`` (default: the active backend).
+
+    Python floats, and lists holding them, get ``Config.default_dtype``; integer
+    data stays integer; arrays keep their dtype unless ``dtype`` is given.
+    """
+    if xp is None:
+        xp = backend_module()
+    if isinstance(x, xp.ndarray):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    if is_array(x) or isinstance(x, np.generic):  # array of the other backend, or a NumPy scalar
+        out = xp.asarray(x) if xp is np else xp.asarray(asnumpy(x))
+    else:  # Python data
+        out = np.asarray(x)
+        if out.dtype == np.float64 or isinstance(x, (int, float)) and not isinstance(x, bool):
+            out = out.astype(Config.default_dtype if dtype is None else dtype)
+        out = xp.asarray(out)
+    if dtype is not None and out.dtype != dtype:
+        out = out.astype(dtype)
+    return out
+
+
+def broadcast_shapes(*shapes):
+    """The shape that broadcasting the given shapes (tuples, not arrays) produces."""
+    return np.broadcast_shapes(*shapes)
+
+
+def scatter_add(target, indices, values):
+    """``target[indices] += values`` in place, adding repeated indices up.
+
+    NumPy's ``a[i] += v`` keeps only one write per repeated index; ``np.add.at``
+    (CuPy: ``cupyx.scatter_add``) accumulates all of them.
+    """
+    if isinstance(target, np.ndarray):
+        np.add.at(target, indices, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, indices, values)
+    return target

@@ -1,0 +1,446 @@
+"""Node and Function: recording the graph, and walking it backwards.
+
+A ``Node`` wraps an array (``.value``) and, after ``backward()``, its gradient
+(``.grad``). A ``Function`` turns input Nodes into output Nodes; while it does,
+it remembers its inputs (strongly) and its outputs (weakly), and each output
+remembers the function that created it. That chain is the graph:
+
+    x ──> Mul ──> y ──> Sum ──> loss          (y.creator is Mul, Mul.inputs = [x, ...])
+
+``loss.backward()`` visits the functions from the loss back to the leaves, in
+an order where every function runs after all the functions that used its
+outputs (see ``_run_backward``), and adds each input's gradient into ``.grad``.
+"""
+import heapq
+import itertools
+import weakref
+
+from . import backend
+from .config import Config
+
+
+class GraphError(RuntimeError):
+    """backward() cannot run: the graph was freed, or there is nothing to differentiate."""
+
+
+class Node:
+    """An array in the graph, with its gradient and the function that made it.
+
+    Args:
+        value: an array (NumPy or CuPy), a Python number or a list. Python floats
+            get the default float dtype (float32); arrays keep their dtype.
+        requires_grad: whether ``backward()`` should compute a gradient for this
+            Node. Integer arrays never do. Data batches from ``DataLoader`` are
+            made with ``requires_grad=False``, so no gradient is computed for them.
+        name: an optional label, shown in ``repr`` and in ``node.to_dot``.
+
+    Attributes:
+        value: the array.
+        grad: the gradient of the last ``backward()`` (same shape and dtype as
+            ``value``), or None. Only leaves (Nodes no function created) keep it.
+            Treat it as read-only: it may be shared with other Nodes.
+        creator: the Function that produced this Node, or None for a leaf.
+    """
+
+    __slots__ = ("value", "grad", "creator", "generation", "requires_grad", "name", "__weakref__")
+    # Make `ndarray + Node` call Node.__radd__ instead of a NumPy ufunc over objects.
+    __array_ufunc__ = None
+    __array_priority__ = 200
+
+    def __init__(self, value, requires_grad=True, name=None):
+        if isinstance(value, Node):
+            value = value.value
+        if not backend.is_array(value):
+            value = backend.as_array(value)
+        self.value = value
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+        self.requires_grad = bool(requires_grad) and value.dtype.kind in "fc"
+        self.name = name
+
+    # ---- array-like attributes -------------------------------------------------
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def size(self):
+        return self.value.size
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def T(self):
+        return F.transpose(self)
+
+    def __len__(self):
+        return len(self.value)
+
+    def __repr__(self):
+        body = repr(backend.asnumpy(self.value)).replace("\n", "\n     ")
+        extra = f", grad_fn={type(self.creator).__name__}" if self.creator is not None else ""
+        label = f", name={self.name!r}" if self.name else ""
+        return f"Node({body}{extra}{label})"
+
+    def item(self):
+        """The value of a one-element Node as a Python number."""
+        if self.value.size != 1:
+            raise ValueError(f"item() needs a Node with one element, this one has shape {self.shape}")
+        return self.value.item()
+
+    def numpy(self):
+        """The value as a NumPy array (copied from the GPU when needed)."""
+        return backend.asnumpy(self.value)
+
+    def to(self, name):
+        """A new leaf Node holding this value on backend ``name`` ('numpy' or 'cupy')."""
+        return Node(backend.to_backend(self.value, name), requires_grad=self.requires_grad, name=self.name)
+
+    def detach(self):
+        """A new leaf Node sharing this value, cut off from the graph."""
+        return Node(self.value, requires_grad=False, name=self.name)
+
+    def zero_grad(self):
+        """Forget the gradient (``.grad`` becomes None)."""
+        self.grad = None
+
+    # ---- arithmetic: each operator is one Function in node.functions -------------
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return F.pow(base, self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+    def __abs__(self):
+        return F.abs(self)
+
+    def __getitem__(self, key):
+        return F.getitem(self, key)
+
+    def dot(self, other):
+        """Matrix product, the same as ``self @ other``."""
+        return F.matmul(self, other)
+
+    # ---- reductions and shape ----------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis, keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis, keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return F.min(self, axis, keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return F.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return F.transpose(self, axes or None)
+
+    def flatten(self):
+        """Reshape to (batch, -1), keeping the first axis."""
+        return F.flatten(self)
+
+    def argmax(self, axis=None):
+        """Index of the largest value (an array; not differentiable)."""
+        return self.value.argmax(axis=axis)
+
+    # ---- elementwise math and activations ------------------------------------------
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def abs(self):
+        return F.abs(self)
+
+    def clip(self, min=None, max=None):
+        return F.clip(self, min, max)
+
+    def relu(self):
+        return F.relu(self)
+
+    def leaky_relu(self, slope=0.01):
+        return F.leaky_relu(self, slope)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def softmax(self, axis=-1):
+        return F.softmax(self, axis)
+
+    def log_softmax(self, axis=-1):
+        return F.log_softmax(self, axis)
+
+    # ---- losses ----------------------------------------------------------------
+    def mean_squared_error(self, target):
+        """Mean over all elements of (self - target)²."""
+        return F.mean_squared_error(self, target)
+
+    def softmax_with_cross_entropy(self, target):
+        """Cross entropy of softmax(self) against one-hot rows or integer labels, mean over the batch."""
+        return F.softmax_with_cross_entropy(self, target)
+
+    # ---- backward ----------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False, retain_grad=False):
+        """Compute the gradient of this Node with respect to every leaf that requires one.
+
+        Args:
+            grad: the upstream gradient, same shape as this Node. May be left out
+                only when the Node holds a single value (a loss).
+            retain_graph: keep the graph so that backward can run through it again.
+                By default each function drops its inputs and saved arrays once
+                the walk is over, which frees the graph's memory.
+            retain_grad: also keep ``.grad`` on intermediate Nodes (for inspection).
+        """
+        if not self.requires_grad:
+            raise GraphError(
+                "backward() on a Node that does not require grad: it was made under "
+                "node.no_grad()/node.zero_grad(), from data, or from inputs that need no gradient"
+            )
+        xp = backend.get_array_module(self.value)
+        if grad is None:
+            if self.value.size != 1:
+                raise GraphError(
+                    f"backward() without a gradient needs a Node with one element (a loss); this one "
+                    f"has shape {self.shape}. Pass grad= an array of that shape, or reduce it first (e.g. .sum())."
+                )
+            grad = xp.ones_like(self.value)
+        else:
+            grad = backend.as_array(getattr(grad, "value", grad), xp, dtype=self.value.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward(grad=...) got a gradient of shape {grad.shape} for a Node of shape {self.shape}")
+        _run_backward(self, grad, retain_graph, retain_grad)
+
+
+class Function:
+    """An operation with a forward and a backward, both on raw arrays.
+
+    Subclass it and write ``forward(*arrays)`` returning an array (or a tuple of
+    arrays) and ``backward(*grad_outputs)`` returning one gradient per input
+    (None where an input needs none). Anything ``backward`` needs, ``forward``
+    saves on ``self``. Call an instance on Nodes, arrays or numbers::
+
+        class Square(node.Function):
+            def forward(self, x):
+                self.x = x
+                return x * x
+            def backward(self, gy):
+                return 2 * self.x * gy
+
+        y = Square()(x)
+
+    ``self.inputs`` holds the input Nodes while the graph is alive, and
+    ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, so
+    backward can skip work nobody asked for.
+    """
+
+    # Class-level defaults: a freed function (its __dict__ cleared) reads these.
+    inputs = None
+    outputs = None
+    generation = 0
+
+    def __call__(self, *inputs):
+        inputs = [x if isinstance(x, Node) else as_node(x) for x in inputs]
+        ys = self.forward(*[x.value for x in inputs])
+        single = not isinstance(ys, tuple)
+        if single:
+            ys = (ys,)
+        record = Config.enable_backprop and any(x.requires_grad for x in inputs)
+        outputs = [_output_node(y, record) for y in ys]
+        if record:
+            self.generation = max(x.generation for x in inputs)
+            for y in outputs:
+                y.creator = self
+                y.generation = self.generation + 1
+            self.inputs = inputs
+            # Outputs are held weakly: the graph hangs off the Nodes the user keeps,
+            # so dropping the loss frees the whole graph by reference counting.
+            self.outputs = [weakref.ref(y) for y in outputs]
+            if not single:
+                self.output_meta = [(y.shape, y.dtype) for y in ys]
+        return outputs[0] if single else outputs
+
+    @property
+    def needs_input_grad(self):
+        return tuple(x.requires_grad for x in self.inputs)
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not written")
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not written")
+
+    def release(self):
+        """Drop inputs and everything forward saved, freeing the graph's memory."""
+        self.__dict__.clear()
+
+
+def _output_node(value, requires_grad):
+    """Wrap a forward result in a Node without the coercion ``Node.__init__`` does (hot path)."""
+    if not backend.is_array(value):  # e.g. a NumPy scalar from a full reduction
+        value = backend.get_array_module(value).asarray(value)
+    y = Node.__new__(Node)
+    y.value = value
+    y.grad = None
+    y.creator = None
+    y.generation = 0
+    y.requires_grad = requires_grad
+    y.name = None
+    return y
+
+
+def as_node(x, like=None):
+    """Return ``x`` if it is a Node, else a constant Node (no gradient) holding it.
+
+    Python numbers take the dtype of ``like`` (a Node or array) when given, so
+    ``x * 2`` keeps ``x``'s float32; otherwise they take the default float dtype.
+    """
+    if isinstance(x, Node):
+        return x
+    if like is not None and not backend.is_array(x):
+        ref = getattr(like, "value", like)
+        xp = backend.get_array_module(ref)
+        dtype = ref.dtype if ref.dtype.kind in "fc" else None
+        return Node(backend.as_array(x, xp, dtype=dtype), requires_grad=False)
+    return Node(x, requires_grad=False)
+
+
+_tiebreak = itertools.count()  # keeps heap entries comparable when generations tie
+
+
+def _run_backward(root, grad, retain_graph, retain_grad):
+    """Visit the graph behind ``root`` from the output back, without recursion.
+
+    Order: every Node gets ``generation`` = 1 + the largest generation of its
+    creator's inputs, so a function always has a smaller generation than every
+    function that used its outputs. Popping functions from a max-heap on
+    generation therefore runs each one only after all gradients of its outputs
+    have been summed. Each function is pushed once (``seen``), so it runs once.
+    """
+    root.grad = grad if root.grad is None else root.grad + grad
+    if root.creator is None:
+        return
+    if root.creator.inputs is None:
+        raise GraphError(_FREED_MESSAGE)
+    heap = []
+    seen = set()
+    visited = []
+
+    def push(f):
+        if f not in seen:
+            seen.add(f)
+            heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
+
+    push(root.creator)
+    while heap:
+        f = heapq.heappop(heap)[2]
+        if f.inputs is None:
+            raise GraphError(_FREED_MESSAGE)
+        visited.append(f)
+        outputs = [ref() for ref in f.outputs]
+        gys = [_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)]
+        gxs = f.backward(*gys)
+        if not isinstance(gxs, tuple):
+            gxs = (gxs,)
+        if len(gxs) != len(f.inputs):
+            raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
+        for x, gx in zip(f.inputs, gxs):
+            if gx is None or not x.requires_grad:
+                continue
+            if gx.shape != x.value.shape:
+                raise GraphError(
+                    f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
+                    f"for an input of shape {x.value.shape}"
+                )
+            if gx.dtype != x.value.dtype:
+                gx = gx.astype(x.value.dtype)
+            if x.creator is None and x.grad is None and not gx.flags.writeable:
+                gx = gx.copy()  # broadcast views are read-only; a leaf's grad should be a real array
+            x.grad = gx if x.grad is None else x.grad + gx
+            if x.creator is not None:
+                push(x.creator)
+        if not retain_grad:
+            for y in outputs:
+                if y is not None:
+                    y.grad = None
+    if not retain_graph:
+        for f in visited:
+            f.release()
+
+
+def _grad_or_zeros(f, index, y):
+    """The gradient of output ``index`` of ``f``, or zeros if that output was unused."""
+    if y is not None and y.grad is not None:
+        return y.grad
+    shape, dtype = f.output_meta[index]
+    xp = backend.get_array_module(f.inputs[0].value)
+    return xp.zeros(shape, dtype)
+
+
+_FREED_MESSAGE = (
+    "backward() through a graph that was already freed: the first backward() released "
+    "the saved arrays to save memory. Pass retain_graph=True to the first call if you "
+    "need to backpropagate through the same graph twice."
+)
+
+# The functions are Function subclasses defined on top of this module, so they are
+# imported last; Node's operators look them up as F.<name> when called.
+from . import functions as F  # noqa: E402

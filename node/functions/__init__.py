@@ -1,0 +1,26 @@
+"""Every differentiable operation, as a ``Function`` subclass plus a plain function.
+
+Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
+``reduction`` (sum, mean, max), ``shape`` (reshape, indexing, concat),
+``math`` (exp, log, ...), ``activation`` (relu, softmax, ...), ``loss``.
+"""
+from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
+from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .loss import (
+    mean_squared_error,
+    nll_loss,
+    sigmoid_cross_entropy,
+    softmax_cross_entropy,
+    softmax_with_cross_entropy,
+)
+from .math import abs, clip, exp, log, sqrt
+from .reduction import broadcast_to, max, mean, min, sum, sum_to
+from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
+
+__all__ = [
+    "abs", "add", "broadcast_to", "clip", "concat", "div", "exp", "expand_dims", "flatten",
+    "getitem", "leaky_relu", "log", "log_softmax", "matmul", "max", "mean", "mean_squared_error",
+    "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "sigmoid",
+    "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
+    "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",
+]

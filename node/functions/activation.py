@@ -1,0 +1,155 @@
+"""Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax."""
+from ..backend import get_array_module
+from ..core import Function, as_node
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).maximum(x, 0)
+        return self.y
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.y > 0, gy, 0)
+
+
+class LeakyReLU(Function):
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return get_array_module(x).where(self.positive, x, x * self.slope)
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+
+
+class PReLU(Function):
+    """y = x if x > 0 else a·x, with a learned slope ``a`` per channel (axis 1).
+
+    ``a`` has shape (C,) (or (1,), shared by all channels); its gradient is the
+    sum of x·gy over every position where x <= 0 in that channel.
+    """
+
+    def forward(self, x, a):
+        self.shape = (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 1 else (-1,)
+        self.positive = x > 0
+        return get_array_module(x).where(self.positive, x, x * a.reshape(self.shape))
+
+    def backward(self, gy):
+        x, a = self.inputs
+        xp = get_array_module(gy)
+        gx = xp.where(self.positive, gy, gy * a.value.reshape(self.shape)) if x.requires_grad else None
+        ga = None
+        if a.requires_grad:
+            contrib = xp.where(self.positive, 0, gy * x.value)
+            axes = tuple(i for i in range(contrib.ndim) if i != 1) if x.ndim > 1 else ()
+            ga = contrib.sum(axis=axes).reshape(-1)
+            if a.shape == (1,):
+                ga = ga.sum(keepdims=True)
+        return gx, ga
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        # 0.5·tanh(0.5x) + 0.5 equals 1/(1+e⁻ˣ) and never overflows.
+        self.y = get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+class Softmax(Function):
+    """yᵢ = e^(xᵢ - max x) / Σⱼ e^(xⱼ - max x) along ``axis``.
+
+    Backward: gx = y · (gy - Σ gy·y), the Jacobian-vector product without the Jacobian.
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = e / e.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """yᵢ = xᵢ - log Σⱼ eˣʲ, computed as (xᵢ - m) - log Σⱼ e^(xⱼ - m) with m = max x.
+
+    Backward: gx = gy - softmax(x) · Σ gy.
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        self.y = log_softmax_array(x, self.axis)
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax_array(x, axis):
+    """Numerically stable log-softmax of a raw array (shared with the losses)."""
+    xp = get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def relu(x):
+    """max(x, 0)."""
+    return ReLU()(x)
+
+
+def leaky_relu(x, slope=0.01):
+    """x if x > 0 else slope·x."""
+    return LeakyReLU(slope)(x)
+
+
+def prelu(x, a):
+    """Parametric ReLU: x if x > 0 else a·x, ``a`` per channel (axis 1)."""
+    x, a = as_node(x), as_node(a, like=x)
+    if x.ndim == 0:
+        raise ValueError("prelu needs an input with at least one dimension")
+    channels = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if a.ndim != 1 or a.shape[0] not in (1, channels):
+        raise ValueError(f"prelu: slopes of shape {a.shape} do not fit input of shape {x.shape}; expected (1,) or ({channels},)")
+    return PReLU()(x, a)
+
+
+def sigmoid(x):
+    """1 / (1 + e⁻ˣ), computed stably."""
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return Tanh()(x)
+
+
+def softmax(x, axis=-1):
+    """Softmax along ``axis`` (stable for large inputs)."""
+    return Softmax(axis)(x)
+
+
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) along ``axis``, without overflow or log(0)."""
+    return LogSoftmax(axis)(x)

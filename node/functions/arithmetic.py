@@ -1,0 +1,193 @@
+"""+, -, *, /, unary -, ** and @, with NumPy broadcasting.
+
+When an input was broadcast in the forward pass, its gradient has the output's
+shape and must be summed back to the input's shape (``sum_to``): an input that
+was copied along an axis receives the sum of the gradients of all its copies.
+"""
+from ..backend import broadcast_shapes, get_array_module
+from ..core import Function, as_node
+
+
+def sum_to(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    Example: a bias of shape (4,) added to x of shape (3, 2, 4) receives the sum
+    of the (3, 2, 4) gradient over axes 0 and 1.
+    """
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)  # axes broadcasting prepended
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _pair(a, b):
+    """Coerce two operands to Nodes; Python numbers take the other operand's dtype."""
+    return as_node(a, like=b), as_node(b, like=a)
+
+
+def _check_broadcast(op, a, b):
+    try:
+        broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape) if b.requires_grad else None
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b.value, a.shape) if a.requires_grad else None
+        gb = sum_to(gy * a.value, b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = gy / b.value
+        gb = sum_to(-ga * a.value / b.value, b.shape) if b.requires_grad else None
+        return sum_to(ga, a.shape), gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, gy):
+        return -gy
+
+
+class PowConst(Function):
+    """x ** c for a constant exponent c: d/dx = c · x^(c-1)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x**self.c
+
+    def backward(self, gy):
+        x = self.inputs[0].value
+        return self.c * x ** (self.c - 1) * gy
+
+
+class Pow(Function):
+    """a ** b for two Nodes: d/da = b · a^(b-1), d/db = a^b · log(a)."""
+
+    def forward(self, a, b):
+        self.y = a**b
+        return self.y
+
+    def backward(self, gy):
+        a, b = self.inputs
+        xp = get_array_module(gy)
+        ga = sum_to(gy * b.value * a.value ** (b.value - 1), a.shape) if a.requires_grad else None
+        gb = sum_to(gy * self.y * xp.log(a.value), b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+class MatMul(Function):
+    """a @ b with NumPy's rules: 1-D operands are promoted, leading axes broadcast.
+
+    For 2-D a (n, k) and b (k, m): ga = gy @ bᵀ and gb = aᵀ @ gy.
+    """
+
+    def forward(self, a, b):
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        av, bv = a.value, b.value
+        if a.ndim == 1 or b.ndim == 1:  # promote vectors to matrices, as matmul does
+            av = av if a.ndim > 1 else av.reshape(1, -1)
+            bv = bv if b.ndim > 1 else bv.reshape(-1, 1)
+            gy = gy.reshape(broadcast_shapes(av.shape[:-2], bv.shape[:-2]) + (av.shape[-2], bv.shape[-1]))
+        ga = sum_to(gy @ bv.swapaxes(-1, -2), av.shape).reshape(a.shape) if a.requires_grad else None
+        gb = sum_to(av.swapaxes(-1, -2) @ gy, bv.shape).reshape(b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+def add(a, b):
+    """a + b, broadcasting."""
+    a, b = _pair(a, b)
+    _check_broadcast("add", a, b)
+    return Add()(a, b)
+
+
+def sub(a, b):
+    """a - b, broadcasting."""
+    a, b = _pair(a, b)
+    _check_broadcast("sub", a, b)
+    return Sub()(a, b)
+
+
+def mul(a, b):
+    """a * b elementwise, broadcasting."""
+    a, b = _pair(a, b)
+    _check_broadcast("mul", a, b)
+    return Mul()(a, b)
+
+
+def div(a, b):
+    """a / b elementwise, broadcasting."""
+    a, b = _pair(a, b)
+    _check_broadcast("div", a, b)
+    return Div()(a, b)
+
+
+def neg(a):
+    """-a."""
+    return Neg()(a)
+
+
+def pow(a, b):
+    """a ** b. A Python-number exponent is a constant; a Node exponent gets a gradient too."""
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        return PowConst(b)(a)
+    a, b = _pair(a, b)
+    _check_broadcast("pow", a, b)
+    return Pow()(a, b)
+
+
+def matmul(a, b):
+    """Matrix product a @ b (NumPy ``matmul`` semantics, batched over leading axes)."""
+    a, b = _pair(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not match: "
+            f"the last axis of the left operand ({k_a}) must equal the "
+            f"{'second-to-last' if b.ndim > 1 else 'only'} axis of the right one ({k_b})"
+        )
+    try:
+        broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch axes of shapes {a.shape} and {b.shape} cannot be broadcast") from None
+    return MatMul()(a, b)

@@ -1,0 +1,176 @@
+"""Losses: mean squared error, softmax cross entropy, negative log-likelihood and
+sigmoid cross entropy with soft targets. Each returns a 0-d Node (mean over the batch).
+
+Targets are checked here, at the boundary, so a wrong label gives an error that
+names it instead of an IndexError from inside NumPy.
+"""
+from ..backend import get_array_module, to_backend
+from ..core import Function, Node, as_node
+from .activation import log_softmax_array
+
+
+class MeanSquaredError(Function):
+    """mean((x - t)²) over all elements. Backward: gx = 2(x - t)/size · gy, gt = -gx."""
+
+    def forward(self, x, t):
+        self.diff = x - t
+        return (self.diff * self.diff).mean()
+
+    def backward(self, gy):
+        g = self.diff * (gy * (2.0 / self.diff.size))
+        x, t = self.inputs
+        return (g if x.requires_grad else None), (-g if t.requires_grad else None)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Fused softmax + cross entropy, mean over the batch.
+
+    With log-probabilities p = log_softmax(x) and a target distribution t per row
+    (one-hot, or integer labels standing for one-hot rows):
+
+        loss = -(1/N) Σₙ Σ_c t_nc · p_nc
+        ∂loss/∂x = (softmax(x) · Σ_c t_nc - t) / N          (= (softmax(x) - t)/N for one-hot t)
+
+    Fusing the two avoids exp/log round trips: log_softmax subtracts the row
+    maximum, so logits of ±1e4 give finite losses and gradients.
+    """
+
+    def forward(self, x, t):
+        xp = get_array_module(x)
+        self.log_p = log_softmax_array(x, axis=1)
+        n = x.shape[0]
+        if t.dtype.kind in "iu":
+            picked = self.log_p[xp.arange(n), t]
+            return -picked.sum() / n
+        return -(t * self.log_p).sum() / n
+
+    def backward(self, gy):
+        x, t = self.inputs
+        xp = get_array_module(gy)
+        n = x.shape[0]
+        scale = gy / n
+        gx = gt = None
+        if x.requires_grad:
+            p = xp.exp(self.log_p)
+            if t.dtype.kind in "iu":
+                p[xp.arange(n), t.value] -= 1
+                gx = p * scale
+            else:
+                gx = (p * t.value.sum(axis=1, keepdims=True) - t.value) * scale
+        if t.requires_grad:
+            gt = -self.log_p * scale
+        return gx, gt
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of integer labels under log-probabilities, mean over the batch.
+
+    loss = -(1/N) Σₙ logp[n, yₙ];  ∂loss/∂logp[n, yₙ] = -1/N, zero elsewhere.
+    """
+
+    def forward(self, log_p, t):
+        xp = get_array_module(log_p)
+        n = log_p.shape[0]
+        return -log_p[xp.arange(n), t].sum() / n
+
+    def backward(self, gy):
+        log_p, t = self.inputs
+        xp = get_array_module(gy)
+        n = log_p.shape[0]
+        g = xp.zeros(log_p.shape, gy.dtype)
+        g[xp.arange(n), t.value] = -gy / n
+        return g, None
+
+
+class SigmoidCrossEntropy(Function):
+    """Binary cross entropy of logits x against soft targets t ∈ [0, 1], summed, divided by N = len(x).
+
+    loss = (1/N) Σ [log(1 + eˣ) - t·x], with log(1 + eˣ) = max(x, 0) + log1p(e^-|x|)
+    so that it never overflows. The backward is the analytic one (seed 002):
+
+        ∂loss/∂x = (σ(x) - t) / N
+    """
+
+    def forward(self, x, t):
+        xp = get_array_module(x)
+        self.count = len(x)
+        softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-abs(x)))
+        return (softplus - t * x).sum() / self.count
+
+    def backward(self, gy):
+        x, t = self.inputs
+        xp = get_array_module(gy)
+        scale = gy / self.count
+        gx = (xp.tanh(x.value * 0.5) * 0.5 + 0.5 - t.value) * scale if x.requires_grad else None
+        gt = -x.value * scale if t.requires_grad else None
+        return gx, gt
+
+
+def _same_backend(t, x):
+    """Targets often arrive as NumPy arrays; put them where the scores live."""
+    xp = get_array_module(x.value)
+    if get_array_module(t.value) is xp:
+        return t
+    return Node(to_backend(t.value, xp.__name__), requires_grad=t.requires_grad)
+
+
+def _targets(x, t, name):
+    """Check logits (N, C) against integer labels (N,) or one-hot rows (N, C)."""
+    x = as_node(x)
+    t = _same_backend(as_node(t), x)
+    if x.ndim != 2:
+        raise ValueError(f"{name}: expected scores of shape (batch, classes), got {x.shape}")
+    n, c = x.shape
+    if t.dtype.kind in "iu":
+        if t.shape != (n,):
+            raise ValueError(f"{name}: integer labels must have shape ({n},) to match scores {x.shape}, got {t.shape}")
+        if n:
+            low, high = int(t.value.min()), int(t.value.max())
+            if low < 0 or high >= c:
+                bad = low if low < 0 else high
+                raise ValueError(f"{name}: label {bad} is out of range for {c} classes (labels must be in 0..{c - 1})")
+    elif t.dtype.kind == "f":
+        if t.shape != (n, c):
+            hint = " (integer labels need an integer dtype)" if t.shape == (n,) else ""
+            raise ValueError(f"{name}: one-hot target of shape {t.shape} does not match scores of shape {x.shape}{hint}")
+    else:
+        raise TypeError(f"{name}: target must hold integer labels or float one-hot rows, got dtype {t.dtype}")
+    return x, t
+
+
+def mean_squared_error(x, t):
+    """mean((x - t)²) over all elements; x and t must have the same shape."""
+    x = as_node(x)
+    t = as_node(t, like=x)
+    if x.shape != t.shape:
+        raise ValueError(f"mean_squared_error: input shape {x.shape} and target shape {t.shape} differ")
+    return MeanSquaredError()(x, t)
+
+
+def softmax_with_cross_entropy(x, t):
+    """Cross entropy of softmax(x) (x: (N, C) scores) against one-hot rows (N, C) or labels (N,)."""
+    return SoftmaxCrossEntropy()(*_targets(x, t, "softmax_with_cross_entropy"))
+
+
+def softmax_cross_entropy(x, t):
+    """Alias of :func:`softmax_with_cross_entropy`."""
+    return softmax_with_cross_entropy(x, t)
+
+
+def nll_loss(log_p, t):
+    """Negative log-likelihood: -mean(log_p[n, t[n]]) for log-probabilities (N, C) and labels (N,)."""
+    log_p, t = _targets(log_p, t, "nll_loss")
+    if t.dtype.kind not in "iu":
+        t = Node(t.value.argmax(axis=1), requires_grad=False)
+    return NLLLoss()(log_p, t)
+
+
+def sigmoid_cross_entropy(x, t):
+    """Sigmoid cross entropy with soft targets t ∈ [0, 1] (same shape as x), summed and divided by len(x)."""
+    x = as_node(x)
+    t = as_node(t, like=x)
+    if x.shape != t.shape:
+        raise ValueError(f"sigmoid_cross_entropy: logits {x.shape} and targets {t.shape} must have the same shape")
+    if x.ndim == 0:
+        raise ValueError("sigmoid_cross_entropy: logits need a batch axis")
+    return SigmoidCrossEntropy()(x, t)

@@ -1,0 +1,83 @@
+"""Elementwise math: exp, log, sqrt, abs, clip. Each backward is gy · f'(x)."""
+from ..backend import get_array_module
+from ..core import Function
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y  # d/dx eˣ = eˣ
+
+
+class Log(Function):
+    def forward(self, x):
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.inputs[0].value  # d/dx log x = 1/x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)  # d/dx √x = 1 / (2√x)
+
+
+class Abs(Function):
+    def forward(self, x):
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).sign(self.inputs[0].value)
+
+
+class Clip(Function):
+    """Limit values to [low, high]; the gradient flows only where x was inside."""
+
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        return get_array_module(x).clip(x, self.low, self.high)
+
+    def backward(self, gy):
+        x = self.inputs[0].value
+        inside = True
+        if self.low is not None:
+            inside = x >= self.low
+        if self.high is not None:
+            inside = inside & (x <= self.high)
+        return get_array_module(gy).where(inside, gy, 0)
+
+
+def exp(x):
+    """eˣ elementwise."""
+    return Exp()(x)
+
+
+def log(x):
+    """Natural logarithm elementwise."""
+    return Log()(x)
+
+
+def sqrt(x):
+    """Square root elementwise."""
+    return Sqrt()(x)
+
+
+def abs(x):
+    """|x| elementwise (gradient sign(x), 0 at 0)."""
+    return Abs()(x)
+
+
+def clip(x, min=None, max=None):
+    """Clamp to [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clip needs at least one of min and max")
+    return Clip(min, max)(x)

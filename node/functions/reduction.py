@@ -1,0 +1,136 @@
+"""sum, mean, max, min and the two halves of broadcasting (broadcast_to, sum_to).
+
+A reduction's backward hands every input element the gradient of the output
+element it was reduced into: reshape the gradient so the reduced axes have
+length 1 again, then broadcast it back to the input's shape.
+"""
+import builtins
+
+from ..backend import get_array_module
+from ..core import Function, as_node
+from .arithmetic import sum_to as _sum_to
+
+
+def _normalize_axes(axis, ndim):
+    """A tuple of non-negative axes; all axes when ``axis`` is None."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for an array with {ndim} dimensions")
+    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+
+
+def _keepdims_shape(shape, axes):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        xp = get_array_module(gy)
+        axes = _normalize_axes(self.axis, x.ndim)
+        return xp.broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)), x.shape)
+
+
+class Mean(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        return x.mean(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        xp = get_array_module(gy)
+        axes = _normalize_axes(self.axis, x.ndim)
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        return xp.broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
+
+
+class Max(Function):
+    """max (or min) over axes. Ties share the gradient equally."""
+
+    def __init__(self, axis=None, keepdims=False, use_min=False):
+        self.axis, self.keepdims, self.use_min = axis, keepdims, use_min
+
+    def forward(self, x):
+        self.y = x.min(axis=self.axis, keepdims=True) if self.use_min else x.max(axis=self.axis, keepdims=True)
+        if self.keepdims:
+            return self.y
+        axes = _normalize_axes(self.axis, x.ndim)
+        return self.y.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+    def backward(self, gy):
+        x = self.inputs[0].value
+        xp = get_array_module(gy)
+        mask = x == self.y
+        gy = gy.reshape(self.y.shape)
+        return xp.where(mask, gy, 0) / mask.sum(axis=self.axis, keepdims=True, dtype=gy.dtype)
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return _sum_to(gy, self.inputs[0].shape)
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return _sum_to(x, self.shape)
+
+    def backward(self, gy):
+        return get_array_module(gy).broadcast_to(gy, self.inputs[0].shape)
+
+
+def _check_axes(x, axis):
+    x = as_node(x)
+    _normalize_axes(axis, x.ndim)
+    return x
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (all axes when None)."""
+    return Sum(axis, keepdims)(_check_axes(x, axis))
+
+
+def mean(x, axis=None, keepdims=False):
+    """Mean over ``axis`` (all axes when None)."""
+    return Mean(axis, keepdims)(_check_axes(x, axis))
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest value over ``axis``; the gradient goes to the maximal elements."""
+    return Max(axis, keepdims)(_check_axes(x, axis))
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest value over ``axis``; the gradient goes to the minimal elements."""
+    return Max(axis, keepdims, use_min=True)(_check_axes(x, axis))
+
+
+def broadcast_to(x, shape):
+    """Broadcast ``x`` to ``shape``; the backward sums the copies."""
+    return BroadcastTo(shape)(x)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` (the inverse of broadcasting)."""
+    return SumTo(shape)(x)
