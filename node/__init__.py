@@ -1,7 +1,16 @@
 """node: a small define-by-run autograd framework on NumPy (and CuPy).
 
-Read the package in dependency order: ``config`` → ``backend`` → ``core``
-(Node, Function, backward) → ``functions`` (every op) → ``gradient_check``.
+The package reads in dependency order:
+
+    config       settings: graph recording on/off (no_grad), default dtype
+    backend      NumPy or CuPy: get_array_module, asnumpy, scatter_add
+    core         Node, Function and the backward walk
+    functions    every differentiable op (arithmetic ... conv2d, losses)
+    gradient_check   gradcheck against finite differences
+    serialization    atomic .npz checkpoints
+    layers       Layer, Network, Sequential, Linear, Conv2d, ...
+    optim        SGD, Adam, StepLR
+    data         IDX files, MNIST, DataLoader
 """
 from . import functions
 from .backend import (
@@ -15,31 +24,43 @@ from .backend import (
 )
 from .config import Config, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
 from .core import Function, GraphError, Node, as_node
+from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, read_idx, write_idx
 from .functions import concat, stack
 from .gradient_check import gradcheck
+from .layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    Layer,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    MaxPool2d,
+    Network,
+    Parameter,
+    PReLU,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .optim import SGD, Adam, Optimizer, StepLR
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendError",
-    "Config",
-    "Function",
-    "GraphError",
-    "Node",
-    "as_node",
-    "asnumpy",
-    "concat",
-    "cupy_available",
-    "functions",
-    "get_array_module",
-    "get_backend",
-    "get_default_dtype",
-    "gradcheck",
-    "no_grad",
-    "scatter_add",
-    "set_backend",
-    "set_default_dtype",
-    "stack",
-    "using_config",
-    "zero_grad",
+    "Adam", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "Config",
+    "Conv2d", "DataLoader", "Dataset", "Dropout", "FashionMNIST", "Flatten", "Function",
+    "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LeakyReLU", "Linear", "LogSoftmax",
+    "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PReLU", "Parameter", "ReLU", "SGD",
+    "Sequential", "Sigmoid", "Softmax", "StepLR", "Tanh", "as_node", "asnumpy", "concat",
+    "cupy_available", "functions", "get_array_module", "get_backend", "get_default_dtype",
+    "gradcheck", "load", "no_grad", "read_idx", "save", "scatter_add", "set_backend",
+    "set_default_dtype", "stack", "using_config", "write_idx", "zero_grad",
 ]

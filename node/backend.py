@@ -141,6 +141,16 @@ def broadcast_shapes(*shapes):
     return np.broadcast_shapes(*shapes)
 
 
+def sliding_windows(x, kh, kw, stride):
+    """A view (N, C, OH, OW, KH, KW) of x (N, C, H, W): every kh×kw window at ``stride``, not copied."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    sn, sc, sh, sw = x.strides
+    # Never written through: overlapping windows share memory.
+    return xp.lib.stride_tricks.as_strided(x, (n, c, oh, ow, kh, kw), (sn, sc, sh * stride, sw * stride, sh, sw))
+
+
 def scatter_add(target, indices, values):
     """``target[indices] += values`` in place, adding repeated indices up.
 

@@ -1,6 +1,7 @@
 """Shared fixtures: the array backend (NumPy always, CuPy when a GPU is present)
 and hypothesis settings that keep the suite fast on two cores."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +47,44 @@ def rng():
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: runs on the CuPy backend (skipped without a GPU)")
     config.addinivalue_line("markers", "slow: trains on real data")
+
+
+# ---- data ------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_root():
+    """Folder holding mnist/ with the real IDX files: $NODE_DATA, else ../shared/data; or None."""
+    for candidate in (os.environ.get("NODE_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def real_data():
+    root = real_data_root()
+    if root is None:
+        pytest.skip("real MNIST not found (set NODE_DATA or put the data in ../shared/data)")
+    return root
+
+
+def make_fake_mnist(root, n_train=600, n_test=200, seed=0, folder="mnist", gz=True):
+    """Write small MNIST-format IDX files: ten classes, each a bright blob in its own place."""
+    rng = np.random.default_rng(seed)
+    out = Path(root) / folder
+    ext = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            r, c = 3 + 7 * (label // 4), 3 + 6 * (label % 4)
+            images[i, r : r + 6, c : c + 6] = rng.integers(180, 256, (6, 6))
+        node.write_idx(out / f"{prefix}-images-idx3-ubyte{ext}", images)
+        node.write_idx(out / f"{prefix}-labels-idx1-ubyte{ext}", labels)
+    return Path(root)
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    return make_fake_mnist(tmp_path / "data")

@@ -2,10 +2,12 @@
 
 Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 ``reduction`` (sum, mean, max), ``shape`` (reshape, indexing, concat),
-``math`` (exp, log, ...), ``activation`` (relu, softmax, ...), ``loss``.
+``math`` (exp, log, ...), ``activation`` (relu, softmax, ...), ``loss``,
+``connection`` (linear, conv2d), ``pooling``, ``normalization``, ``noise``.
 """
 from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .connection import conv2d, linear
 from .loss import (
     mean_squared_error,
     nll_loss,
@@ -14,12 +16,16 @@ from .loss import (
     softmax_with_cross_entropy,
 )
 from .math import abs, clip, exp, log, sqrt
+from .noise import dropout
+from .normalization import batch_norm
+from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import broadcast_to, max, mean, min, sum, sum_to
 from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
 
 __all__ = [
-    "abs", "add", "broadcast_to", "clip", "concat", "div", "exp", "expand_dims", "flatten",
-    "getitem", "leaky_relu", "log", "log_softmax", "matmul", "max", "mean", "mean_squared_error",
+    "abs", "add", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
+    "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
+    "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",

@@ -1,0 +1,158 @@
+"""Datasets: the base protocol, in-memory arrays, and MNIST / Fashion-MNIST.
+
+A Dataset has ``len(dataset)`` and ``dataset[i]``. Datasets here also accept an
+integer array as the index and return a whole batch at once
+(``batch_indexing = True``), which is what makes DataLoader batching fast.
+"""
+import numpy as np
+
+from ..config import Config
+from .download import ENV_VAR, DownloadError, data_root, fetch
+from .idx import IDXError, read_idx
+
+
+class Dataset:
+    """Base class: implement ``__len__`` and ``__getitem__``.
+
+    Set ``batch_indexing = True`` when ``__getitem__`` also takes an integer
+    array and returns batched arrays; DataLoader then fetches a batch with one
+    call instead of one call per sample.
+    """
+
+    batch_indexing = False
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise NotImplementedError
+
+
+class ArrayDataset(Dataset):
+    """Samples are rows of the given arrays: ``ArrayDataset(images, labels)[i] == (images[i], labels[i])``."""
+
+    batch_indexing = True
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("ArrayDataset needs at least one array")
+        lengths = {len(a) for a in arrays}
+        if len(lengths) != 1:
+            raise ValueError(f"ArrayDataset: arrays have different lengths {[len(a) for a in arrays]}")
+        self.arrays = arrays
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return tuple(a[index] for a in self.arrays)
+
+
+class MNIST(Dataset):
+    """MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28, classes 0-9.
+
+    ``dataset[i]`` is ``(image, target)``: the image as floats in 0..255 (the
+    seed notebook divides by 255 itself), flattened to 784 values or shaped
+    (1, 28, 28) for conv nets; the target one-hot of length 10, or the integer label.
+
+    Args:
+        training: the training split (True) or the test split (False).
+        root: data root holding ``mnist/``; default ``$NODE_DATA``, else ``~/.cache/node``.
+        flatten: images as 784 values (True) or (1, 28, 28) (False).
+        one_hot: targets as one-hot float rows (True) or int64 labels (False).
+        download: fetch missing files from the public mirrors.
+        dtype: float dtype of images and one-hot targets (default float32).
+    """
+
+    batch_indexing = True
+    title = "MNIST"
+    folder = "mnist"
+    classes = tuple(str(i) for i in range(10))
+    mirrors = (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    )
+    splits = {
+        True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    }
+    # SHA-256 of the decompressed files (so a file from any mirror, gzipped or not, can be checked).
+    sha256 = {
+        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    }
+
+    def __init__(self, training=True, root=None, flatten=True, one_hot=True, download=True, dtype=None):
+        self.training, self.flatten, self.one_hot = training, flatten, one_hot
+        self.dtype = np.dtype(dtype or Config.default_dtype)
+        image_file, label_file = (self._locate(name, root, download) for name in self.splits[bool(training)])
+        images, labels = read_idx(image_file), read_idx(label_file)
+        if images.ndim != 3:
+            raise IDXError(f"{image_file}: expected images of shape (count, rows, cols), got {images.shape}")
+        if labels.ndim != 1:
+            raise IDXError(f"{label_file}: expected labels of shape (count,), got {labels.shape}")
+        if len(images) != len(labels):
+            raise IDXError(f"count mismatch: {image_file} holds {len(images)} images but {label_file} holds {len(labels)} labels")
+        if len(labels) and labels.max() >= len(self.classes):
+            raise IDXError(f"{label_file}: label {int(labels.max())} is out of range for {len(self.classes)} classes")
+        self.images = images  # uint8 (count, 28, 28): 47 MB for the training set, converted per batch
+        self.labels = labels.astype(np.int64)
+        self._eye = np.eye(len(self.classes), dtype=self.dtype)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        images = self.images[index].astype(self.dtype)
+        rows, cols = self.images.shape[1:]
+        images = images.reshape(images.shape[:-2] + ((rows * cols,) if self.flatten else (1, rows, cols)))
+        labels = self.labels[index]
+        return images, (self._eye[labels] if self.one_hot else labels)
+
+    def __repr__(self):
+        return f"{self.title}(training={self.training}, {len(self)} samples)"
+
+    @classmethod
+    def _locate(cls, name, root, download):
+        """The path of ``name`` (or ``name.gz``) under the data root, downloading it if allowed."""
+        base, source = data_root(root)
+        folders = [base / cls.folder, base]
+        for folder in folders:
+            for candidate in (folder / name, folder / (name + ".gz")):
+                if candidate.is_file():
+                    return candidate
+        reason = "downloading is switched off (download=False)"
+        if download:
+            try:
+                return fetch(name, cls.mirrors, folders[0], cls.sha256[name])
+            except (DownloadError, OSError) as exc:
+                reason = str(exc)
+        raise FileNotFoundError(
+            f"{cls.title}: {name} (or {name}.gz) is missing.\n"
+            f"Looked in: {', '.join(str(f) for f in folders)} (data root from {source}).\n"
+            f"Download: {reason}\n"
+            f"To provide it: put the four {cls.title} IDX files (.gz or not) in {folders[0]}, or set "
+            f"{ENV_VAR} / pass root= to a folder that holds {cls.folder}/. Mirrors: {', '.join(cls.mirrors)}"
+        )
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST (Zalando): same format and sizes as MNIST, ten kinds of clothing."""
+
+    title = "FashionMNIST"
+    folder = "fashion-mnist"
+    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    mirrors = (
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    )
+    sha256 = {
+        "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    }
+

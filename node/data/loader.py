@@ -1,0 +1,60 @@
+"""DataLoader: batches of a Dataset as Nodes on the active backend."""
+import numpy as np
+
+from .. import backend
+from ..core import Node
+
+
+class DataLoader:
+    """Iterate over a dataset in batches: ``for input, target in DataLoader(dataset, batch_size=128)``.
+
+    Each batch is a tuple of Nodes (``requires_grad=False``) on the active
+    backend. With ``shuffle`` the order is redrawn at every epoch (every
+    ``iter()``) from the loader's own seeded generator.
+
+    Args:
+        dataset: a Dataset. With ``batch_indexing`` it is indexed once per batch
+            with an integer array; otherwise samples are fetched one by one and stacked.
+        batch_size: samples per batch.
+        shuffle: reshuffle every epoch (default True, as the seed notebook expects).
+        drop_last: drop the last, smaller batch. Default False: every sample is
+            seen once per epoch, and ``len(loader)`` = ceil(len(dataset) / batch_size).
+        seed: int seed (or numpy.random.Generator) of the shuffling; None for fresh entropy.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=True, drop_last=False, seed=None):
+        if int(batch_size) < 1:
+            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if len(dataset) == 0:
+            raise ValueError("DataLoader: the dataset is empty")
+        self.dataset, self.batch_size = dataset, int(batch_size)
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        xp_name = backend.get_backend()
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            batch = self._fetch(order[start : start + self.batch_size])
+            yield tuple(Node(backend.to_backend(a, xp_name), requires_grad=False) for a in batch)
+
+    def _fetch(self, indices):
+        if getattr(self.dataset, "batch_indexing", False):
+            batch = self.dataset[indices]
+        else:
+            samples = [self.dataset[int(i)] for i in indices]
+            samples = [s if isinstance(s, tuple) else (s,) for s in samples]
+            batch = tuple(np.stack([np.asarray(s[k]) for s in samples]) for k in range(len(samples[0])))
+        return batch if isinstance(batch, tuple) else (batch,)
+
+    def state_dict(self):
+        """The shuffling generator's state, so a resumed run draws the same orders."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]

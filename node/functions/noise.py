@@ -1,0 +1,26 @@
+"""Dropout: zero each value with probability p, scale the rest by 1/(1-p)."""
+import numpy as np
+
+from ..backend import get_array_module, to_backend
+from ..core import Function, as_node
+
+
+class Dropout(Function):
+    def __init__(self, mask):
+        self.mask = mask  # already scaled: 0 or 1/(1-p)
+
+    def forward(self, x):
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+def dropout(x, p, rng):
+    """Training-mode dropout with the mask drawn from ``rng`` (a numpy.random.Generator)."""
+    x = as_node(x)
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    keep = rng.random(x.shape) >= p  # drawn on the host from a seeded generator
+    mask = to_backend((keep / (1 - p)).astype(np.dtype(x.dtype)), get_array_module(x.value).__name__)
+    return Dropout(mask)(x)

@@ -1,0 +1,15 @@
+"""Layers: the Layer/Network machinery first, then each kind of layer."""
+from .activation import LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, Softmax, Tanh
+from .conv import Conv2d
+from .dropout import Dropout
+from .init import as_generator
+from .layer import Layer, Network, Parameter, Sequential
+from .linear import Linear
+from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d
+
+__all__ = [
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "GlobalAvgPool2d",
+    "Layer", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
+]

@@ -1,0 +1,56 @@
+"""Activations as layers, for Sequential. PReLU is the one with a parameter."""
+from ..functions import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
+from .init import constant
+from .layer import Layer, Parameter
+
+
+class ReLU(Layer):
+    def forward(self, x):
+        return relu(x)
+
+
+class LeakyReLU(Layer):
+    def __init__(self, slope=0.01):
+        self.slope = slope
+
+    def forward(self, x):
+        return leaky_relu(x, self.slope)
+
+
+class PReLU(Layer):
+    """x if x > 0 else a·x with a learned slope: one shared (num_parameters=1) or one per channel.
+
+    Slopes start at 0.25, as in He et al. (2015) and PyTorch.
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=None):
+        self.slope = Parameter(constant((num_parameters,), init, dtype), name="slope")
+
+    def forward(self, x):
+        return prelu(x, self.slope)
+
+    def extra_repr(self):
+        return f"num_parameters={self.slope.shape[0]}"
+
+
+class Sigmoid(Layer):
+    def forward(self, x):
+        return sigmoid(x)
+
+
+class Tanh(Layer):
+    def forward(self, x):
+        return tanh(x)
+
+
+class Softmax(Layer):
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return softmax(x, self.axis)
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        return log_softmax(x, self.axis)

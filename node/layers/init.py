@@ -1,0 +1,33 @@
+"""Weight initialisation from a seeded ``numpy.random.Generator`` (never global RNG state).
+
+Layers take ``rng``: a Generator, an int seed, or None for fresh OS entropy.
+Values are drawn on the host in float64, then cast to the default float dtype
+and moved to the active backend, so a seed gives the same weights everywhere.
+"""
+import numpy as np
+
+from .. import backend
+from ..config import Config
+
+
+def as_generator(rng=None):
+    """A numpy.random.Generator from a Generator, an int seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def _to_param_array(values, dtype):
+    return backend.as_array(values, backend.backend_module(), dtype=np.dtype(dtype or Config.default_dtype))
+
+
+def uniform(rng, shape, bound, dtype=None):
+    """U(-bound, bound): PyTorch's default for Linear and Conv2d, with bound = 1/√fan_in."""
+    return _to_param_array(rng.uniform(-bound, bound, size=shape), dtype)
+
+
+def constant(shape, value, dtype=None):
+    """An array filled with ``value``."""
+    return _to_param_array(np.full(shape, value, dtype=np.float64), dtype)

@@ -1,0 +1,208 @@
+"""Parameter, Layer, Network and Sequential.
+
+A Layer finds its parameters by walking its attributes (and the lists, tuples
+and dicts among them), so a subclass only assigns them::
+
+    class MLP(node.Network):
+        def __init__(self):                 # no super().__init__() needed
+            self.layers = [node.Linear(784, 256), node.Linear(256, 10)]
+
+        def __call__(self, x):
+            return self.layers[1](self.layers[0](x).relu())
+
+Nothing here depends on ``Layer.__init__`` having run: state that every layer
+needs (``training``) has a class-level default.
+
+The same walk finds *buffers*: raw arrays held as attributes (batch-norm running
+statistics, Center Loss centers). They are not trained, but they are moved by
+``to()`` and written by ``save()``.
+"""
+from .. import backend
+from ..core import Node
+from ..serialization import load as _load_file
+from ..serialization import save as _save_file
+
+
+class Parameter(Node):
+    """A Node that an optimizer updates: a layer's weights."""
+
+    __slots__ = ()
+
+    def __init__(self, value, name=None):
+        super().__init__(value, requires_grad=True, name=name)
+
+
+class Layer:
+    """Base class of everything with parameters; call it like a function.
+
+    Subclasses write ``forward(...)`` (or ``__call__`` directly, as the seed
+    notebook does) and assign Parameters, Layers and arrays as attributes.
+    """
+
+    training = True  # class-level default, so subclasses need not call super().__init__()
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward() or __call__()")
+
+    # ---- walking the attributes ----------------------------------------------------
+    def _walk(self):
+        """Yield (dotted name, owner, key, value) for every Parameter, buffer and Layer below.
+
+        ``owner[key]`` (or ``getattr(owner, key)``) is where the value lives, so a
+        buffer can be replaced in place. Each object is visited once, even if shared.
+        """
+        seen = {id(self)}
+        stack = [(name, self, name, value) for name, value in reversed(list(vars(self).items()))]
+        while stack:
+            name, owner, key, value = stack.pop()
+            if isinstance(value, (Node, Layer)) or backend.is_array(value):
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+            if isinstance(value, Parameter) or backend.is_array(value):
+                yield name, owner, key, value
+            elif isinstance(value, Layer):
+                yield name, owner, key, value
+                stack.extend((f"{name}.{k}", value, k, v) for k, v in reversed(list(vars(value).items())))
+            elif isinstance(value, (list, tuple)):
+                stack.extend((f"{name}.{i}", value, i, v) for i, v in reversed(list(enumerate(value))))
+            elif isinstance(value, dict):
+                stack.extend((f"{name}.{k}", value, k, v) for k, v in reversed(list(value.items())))
+
+    def named_parameters(self):
+        """(name, Parameter) pairs, e.g. ('layers.0.W', ...), each Parameter once."""
+        return [(name, value) for name, _, _, value in self._walk() if isinstance(value, Parameter)]
+
+    def parameters(self):
+        """All Parameters below this layer, each once, in attribute order."""
+        return [p for _, p in self.named_parameters()]
+
+    def get_parameters(self):
+        """The seed notebook's name for :meth:`parameters`."""
+        return self.parameters()
+
+    def named_buffers(self):
+        """(name, array) pairs of the raw arrays held as attributes (running statistics, centers)."""
+        return [(name, value) for name, _, _, value in self._walk() if backend.is_array(value)]
+
+    def sublayers(self):
+        """Every Layer below this one (not including itself)."""
+        return [value for _, _, _, value in self._walk() if isinstance(value, Layer)]
+
+    # ---- modes and devices -------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (batch statistics, dropout, center updates) for this layer and all below."""
+        for layer in [self] + self.sublayers():
+            layer.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode: running statistics, no dropout, no center updates."""
+        return self.train(False)
+
+    def to(self, name):
+        """Move parameters, their gradients and buffers to backend ``name`` ('numpy' or 'cupy'), in place."""
+        name = backend.canonical_name(name)
+        for _, owner, key, value in list(self._walk()):
+            if isinstance(value, Parameter):
+                value.value = backend.to_backend(value.value, name)
+                if value.grad is not None:
+                    value.grad = backend.to_backend(value.grad, name)
+            elif backend.is_array(value):
+                _assign(owner, key, backend.to_backend(value, name))
+        return self
+
+    def zero_grad(self):
+        """Clear the gradients of all parameters."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ---- checkpoints ---------------------------------------------------------------
+    def state_dict(self):
+        """{name: array} for every parameter and buffer (references, not copies)."""
+        return {name: (value.value if isinstance(value, Parameter) else value) for name, _, _, value in self._walk() if not isinstance(value, Layer)}
+
+    def load_state_dict(self, state):
+        """Copy arrays from ``state`` into the parameters and buffers, in place.
+
+        Raises:
+            KeyError: names missing from ``state`` or not in this layer, listed.
+            ValueError: the first name whose shape differs, with both shapes.
+        """
+        entries = {name: (owner, key, value) for name, owner, key, value in self._walk() if not isinstance(value, Layer)}
+        missing = sorted(set(entries) - set(state))
+        unexpected = sorted(set(state) - set(entries))
+        if missing or unexpected:
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}, unexpected {unexpected}")
+        for name, (owner, key, value) in entries.items():
+            array = value.value if isinstance(value, Parameter) else value
+            incoming = state[name]
+            if tuple(incoming.shape) != array.shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: '{name}' has shape {tuple(incoming.shape)} "
+                    f"in the checkpoint but {array.shape} in the model"
+                )
+        for name, (owner, key, value) in entries.items():
+            array = value.value if isinstance(value, Parameter) else value
+            xp = backend.get_array_module(array)
+            array[...] = backend.as_array(state[name], xp, dtype=array.dtype)
+        return self
+
+    def save(self, path):
+        """Write parameters and buffers to ``path`` (.npz) atomically: a temp file renamed into place."""
+        _save_file(path, {name: backend.asnumpy(a) for name, a in self.state_dict().items()})
+
+    def load(self, path):
+        """Load parameters and buffers saved by :meth:`save` (names and shapes are checked)."""
+        return self.load_state_dict(_load_file(path))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def extra_repr(self):
+        return ""
+
+
+class Network(Layer):
+    """A model made of layers: the seed notebook's base class for a whole network.
+
+    It is a Layer with the same machinery (parameters, train/eval, to, save/load);
+    the separate name states intent.
+    """
+
+
+class Sequential(Network):
+    """Layers applied one after another: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"
+
+
+def _assign(owner, key, value):
+    if isinstance(owner, (list, dict)):
+        owner[key] = value
+    elif isinstance(owner, tuple):
+        raise TypeError(f"cannot move an array held inside a tuple ({key}); use a list")
+    else:
+        setattr(owner, key, value)

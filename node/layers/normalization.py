@@ -1,0 +1,53 @@
+"""Batch normalization layers with running statistics for evaluation."""
+from ..core import as_node
+from ..functions import batch_norm
+from ..functions.normalization import BatchNorm
+from .init import constant
+from .layer import Layer, Parameter
+
+
+class _BatchNorm(Layer):
+    expected_ndim = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=None):
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.gamma = Parameter(constant((num_features,), 1.0, dtype), name="gamma")
+        self.beta = Parameter(constant((num_features,), 0.0, dtype), name="beta")
+        self.running_mean = constant((num_features,), 0.0, dtype)
+        self.running_var = constant((num_features,), 1.0, dtype)
+
+    def forward(self, x):
+        x = as_node(x)
+        if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) expects inputs of "
+                f"{' or '.join(map(str, self.expected_ndim))} dimensions with {self.num_features} channels on axis 1, got {x.shape}"
+            )
+        if not self.training:
+            return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var)
+        if x.size == x.shape[1]:
+            raise ValueError(f"{type(self).__name__}: training needs more than one value per channel, got input {x.shape}")
+        f = BatchNorm(self.eps)
+        y = f(x, self.gamma, self.beta)
+        m = x.size // x.shape[1]
+        # Exponential running averages; the variance uses the unbiased estimate, as PyTorch does.
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += self.momentum * f.mean.astype(self.running_mean.dtype)
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * m / (m - 1)) * f.var.astype(self.running_var.dtype)
+        return y
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Normalizes (N, C) or (N, C, L) inputs per feature C over the batch."""
+
+    expected_ndim = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Normalizes (N, C, H, W) inputs per channel over batch, height and width."""
+
+    expected_ndim = (4,)

@@ -1,0 +1,117 @@
+"""The Optimizer base class: parameter groups, zero_grad, step, and resumable state.
+
+Updates happen in place on ``param.value`` and never touch ``param.grad``
+(gradients may be shared between Nodes; see ``Node.grad``).
+"""
+from .. import backend
+from ..core import Node
+
+
+class Optimizer:
+    """Base class. Subclasses set ``defaults`` and write ``update(param, grad, group, state)``.
+
+    Args:
+        params: an iterable of Parameters, or of dicts ``{"params": [...], "lr": ...}``
+            (parameter groups, each with its own hyperparameters; missing ones
+            take the optimizer's).
+        **hyperparameters: the defaults for every group, e.g. ``lr=0.01``.
+    """
+
+    defaults = {}
+
+    def __init__(self, params, **hyperparameters):
+        unknown = set(hyperparameters) - set(self.defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown hyperparameters {sorted(unknown)}")
+        self.hyperparameters = {**self.defaults, **hyperparameters}
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        self.param_groups = []
+        self.state = {}  # Parameter -> its running quantities (momentum, moments, step count)
+        for group in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        """Add ``{"params": [...], <hyperparameter>: value, ...}`` to the optimized parameters."""
+        group = dict(group)
+        params = group.get("params")
+        params = [params] if isinstance(params, Node) else list(params or [])
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not isinstance(p, Node) or not p.requires_grad:
+                raise TypeError(f"{type(self).__name__} can only optimize Nodes that require grad, got {p!r:.80}")
+            if id(p) in seen:
+                raise ValueError(f"a parameter appears in more than one group of {type(self).__name__}")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)} in a parameter group")
+        group = {**self.hyperparameters, **group, "params": params}
+        if group["lr"] < 0:
+            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+        self.param_groups.append(group)
+
+    def parameters(self):
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def zero_grad(self):
+        """Clear every parameter's gradient before the next backward()."""
+        for p in self.parameters():
+            p.grad = None
+
+    def step(self):
+        """Update every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, p.grad, group, self.state.setdefault(p, {}))
+
+    def __call__(self):
+        """One step; the seed notebook calls ``optimizer()``."""
+        self.step()
+
+    def update(self, param, grad, group, state):
+        raise NotImplementedError
+
+    # ---- resumable state ---------------------------------------------------------
+    def state_dict(self):
+        """Hyperparameters per group and per-parameter state (as NumPy arrays), by parameter index."""
+        params = self.parameters()
+        index = {id(p): i for i, p in enumerate(params)}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        state = {
+            index[id(p)]: {k: backend.asnumpy(v) if backend.is_array(v) else v for k, v in s.items()}
+            for p, s in self.state.items()
+            if id(p) in index
+        }
+        return {"param_groups": groups, "state": state}
+
+    def load_state_dict(self, state_dict):
+        """Restore what :meth:`state_dict` returned, so training resumes exactly."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the checkpoint has groups of sizes "
+                f"{[len(g['params']) for g in groups]}, this optimizer {[len(g['params']) for g in self.param_groups]}"
+            )
+        params = self.parameters()
+        for saved, group in zip(groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, saved in state_dict["state"].items():
+            p = params[int(i)]
+            xp = backend.get_array_module(p.value)
+            entry = {}
+            for k, v in saved.items():
+                if backend.is_array(v) and v.shape == p.shape:
+                    v = backend.as_array(v, xp, dtype=p.dtype).copy()
+                elif backend.is_array(v) and v.ndim == 0:
+                    v = v.item()  # a number saved as a NumPy scalar
+                elif backend.is_array(v):
+                    raise ValueError(
+                        f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {i} "
+                        f"has shape {v.shape}, the parameter {p.shape}"
+                    )
+                entry[k] = v
+            self.state[p] = entry
