@@ -88,3 +88,22 @@ def make_fake_mnist(root, n_train=600, n_test=200, seed=0, folder="mnist", gz=Tr
 @pytest.fixture
 def fake_mnist(tmp_path):
     return make_fake_mnist(tmp_path / "data")
+
+
+def gradcheck_layer(layer, *inputs, **kwargs):
+    """gradcheck a layer with respect to its inputs and all its parameters.
+
+    gradcheck works on float64 copies, so each call puts those copies where the
+    layer keeps its parameters before running it.
+    """
+    from node.layers.layer import Parameter, _assign
+
+    slots = [(owner, key) for _, owner, key, value in layer._walk() if isinstance(value, Parameter)]
+    values = [(owner[key] if isinstance(owner, (list, dict)) else getattr(owner, key)).value for owner, key in slots]
+
+    def fn(*args):
+        for (owner, key), w in zip(slots, args[len(inputs):]):
+            _assign(owner, key, w)
+        return layer(*args[: len(inputs)])
+
+    return node.gradcheck(fn, *inputs, *values, **kwargs)
