@@ -11,8 +11,11 @@ The package reads in dependency order:
     layers       Layer, Network, Sequential, Linear, Conv2d, ...
     optim        SGD, Adam, StepLR
     data         IDX files, MNIST, DataLoader
+    losses       CenterLoss (paper form), LearnableCenterLoss, PCLoss
+    metrics      accuracy, compactness, silhouette, center separation
+    plot         feature scatter plots and training curves (matplotlib, lazily)
 """
-from . import functions
+from . import functions, metrics, plot
 from .backend import (
     BackendError,
     asnumpy,
@@ -49,18 +52,19 @@ from .layers import (
     Softmax,
     Tanh,
 )
+from .losses import CenterLoss, LearnableCenterLoss, PCLoss
 from .optim import SGD, Adam, Optimizer, StepLR
 from .serialization import load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adam", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "Config",
-    "Conv2d", "DataLoader", "Dataset", "Dropout", "FashionMNIST", "Flatten", "Function",
-    "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LeakyReLU", "Linear", "LogSoftmax",
-    "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PReLU", "Parameter", "ReLU", "SGD",
+    "Adam", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
+    "Config", "Conv2d", "DataLoader", "Dataset", "Dropout", "FashionMNIST", "Flatten", "Function",
+    "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
+    "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "functions", "get_array_module", "get_backend", "get_default_dtype",
-    "gradcheck", "load", "no_grad", "read_idx", "save", "scatter_add", "set_backend",
+    "gradcheck", "load", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "using_config", "write_idx", "zero_grad",
 ]

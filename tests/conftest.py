@@ -98,12 +98,15 @@ def gradcheck_layer(layer, *inputs, **kwargs):
     """
     from node.layers.layer import Parameter, _assign
 
-    slots = [(owner, key) for _, owner, key, value in layer._walk() if isinstance(value, Parameter)]
-    values = [(owner[key] if isinstance(owner, (list, dict)) else getattr(owner, key)).value for owner, key in slots]
+    entries = [(owner, key, value) for _, owner, key, value in layer._walk() if isinstance(value, Parameter)]
 
     def fn(*args):
-        for (owner, key), w in zip(slots, args[len(inputs):]):
+        for (owner, key, _), w in zip(entries, args[len(inputs):]):
             _assign(owner, key, w)
         return layer(*args[: len(inputs)])
 
-    return node.gradcheck(fn, *inputs, *values, **kwargs)
+    try:
+        return node.gradcheck(fn, *inputs, *[p.value for _, _, p in entries], **kwargs)
+    finally:
+        for owner, key, original in entries:  # put the layer's own Parameters back
+            _assign(owner, key, original)

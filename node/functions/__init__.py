@@ -6,7 +6,7 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 ``connection`` (linear, conv2d), ``pooling``, ``normalization``, ``noise``.
 """
 from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
-from .arithmetic import add, div, matmul, mul, neg, pow, sub
+from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
 from .connection import conv2d, linear
 from .loss import (
     mean_squared_error,
@@ -26,7 +26,7 @@ __all__ = [
     "abs", "add", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
-    "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "sigmoid",
+    "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",
 ]

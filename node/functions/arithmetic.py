@@ -131,6 +131,23 @@ class MatMul(Function):
         return ga, gb
 
 
+class ScaleGrad(Function):
+    """Identity forward; the backward multiplies the gradient by a constant.
+
+    Used to take a loss weight back out of one input's gradient (Center Loss
+    centers trained by their own optimizer), without changing the forward value.
+    """
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        return gy * self.factor
+
+
 def add(a, b):
     """a + b, broadcasting."""
     a, b = _pair(a, b)
@@ -157,6 +174,11 @@ def div(a, b):
     a, b = _pair(a, b)
     _check_broadcast("div", a, b)
     return Div()(a, b)
+
+
+def scale_grad(x, factor):
+    """``x`` unchanged, but the gradient passing back through it is multiplied by ``factor``."""
+    return ScaleGrad(factor)(x)
 
 
 def neg(a):

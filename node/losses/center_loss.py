@@ -1,0 +1,146 @@
+"""Center Loss (Wen et al., ECCV 2016) in its two forms.
+
+Both compute, for features x_i (M of them) with labels y_i and class centers c_j,
+
+    L = λ · 1/(2M) · Σᵢ ‖xᵢ - c_yᵢ‖²,        ∂L/∂xᵢ = λ (xᵢ - c_yᵢ) / M
+
+They differ in how the centers move:
+
+* ``CenterLoss`` — the paper's form. Centers are *not* parameters. Each
+  training step moves them in place by the paper's rule
+
+      Δc_j = Σᵢ δ(yᵢ = j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ = j)),     c_j ← c_j - α Δc_j
+
+  The 1 in the denominator keeps a class absent from the batch still (and
+  avoids 0/0); α is the centers' rate. λ only weights the loss: it never
+  changes the center step. This rule is not the gradient of L (that would be
+  λ Σᵢ (c_j - xᵢ) / M, which depends on λ and on the batch size M).
+
+* ``LearnableCenterLoss`` — the form of seeds 001 and 004: centers are a
+  Parameter trained by their own optimizer (SGD, lr 0.5 there) from the
+  gradient ∂L/∂c_j = λ Σᵢ δ(yᵢ = j)(c_j - xᵢ)/M. The common pitfall: with a
+  small λ the centers barely move. By default (``scale_centers_by_lambda=False``)
+  λ is divided back out of the centers' gradient, so their step depends on
+  their optimizer's learning rate alone — as in the paper's form.
+"""
+from .. import backend
+from ..config import get_default_dtype, is_grad_enabled
+from ..core import Node, as_node
+from ..functions import scale_grad
+from ..layers.init import as_generator
+from ..layers.layer import Layer, Parameter
+
+
+def class_labels(target, num_classes, name, xp):
+    """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), range-checked."""
+    t = target.value if isinstance(target, Node) else target
+    t = backend.as_array(t, xp)
+    if t.ndim == 2 and t.dtype.kind == "f":
+        if t.shape[1] != num_classes:
+            raise ValueError(f"{name}: one-hot target of shape {t.shape} does not have {num_classes} classes")
+        t = t.argmax(axis=1)
+    if t.ndim != 1 or t.dtype.kind not in "iu":
+        raise ValueError(f"{name}: target must be integer labels (M,) or one-hot rows (M, {num_classes}), got {t.dtype} {t.shape}")
+    if len(t):
+        low, high = int(t.min()), int(t.max())
+        if low < 0 or high >= num_classes:
+            raise ValueError(f"{name}: label {low if low < 0 else high} is out of range for {num_classes} classes")
+    return t
+
+
+def check_features(x, labels, num_features, name):
+    """Features as a Node of shape (M, D), one per label."""
+    x = as_node(x)
+    if x.ndim != 2 or x.shape[1] != num_features:
+        raise ValueError(f"{name}: features must have shape (M, {num_features}), got {x.shape}")
+    if len(labels) != x.shape[0]:
+        raise ValueError(f"{name}: {x.shape[0]} features but {len(labels)} labels")
+    return x
+
+
+def initial_centers(num_classes, num_features, rng, dtype):
+    """Standard-normal centers (as the seeds draw them), from a seeded generator, on the active backend."""
+    draws = as_generator(rng).standard_normal((num_classes, num_features))
+    return backend.as_array(draws, backend.backend_module(), dtype=dtype or get_default_dtype())
+
+
+class CenterLoss(Layer):
+    """Center Loss in the paper's form: centers updated in place by the paper's rule, not by an optimizer.
+
+    Args:
+        num_classes: K, the number of centers.
+        num_features: D, the feature size.
+        alpha: α, the centers' rate (the seed notebook uses 0.01; the paper 0.5).
+        lambda_: λ, the weight of the loss (the notebook's ``gain``).
+        rng: seeds the centers' initialisation.
+
+    Call ``loss(features, target)`` with features (M, D) and integer labels
+    (M,) or one-hot rows (M, K). In training mode, with gradients enabled, the
+    call also moves the centers, after computing the loss from the old ones.
+    No update happens in eval mode or under ``node.no_grad()``.
+    """
+
+    def __init__(self, num_classes, num_features, alpha=0.5, lambda_=1.0, rng=None, dtype=None):
+        self.num_classes, self.num_features, self.alpha, self.lambda_ = num_classes, num_features, alpha, lambda_
+        self.centers = initial_centers(num_classes, num_features, rng, dtype)  # a buffer: saved and moved, not trained
+
+    def forward(self, x, target):
+        xp = backend.get_array_module(self.centers)
+        labels = class_labels(target, self.num_classes, "CenterLoss", xp)
+        x = check_features(x, labels, self.num_features, "CenterLoss")
+        diff = x - Node(self.centers[labels], requires_grad=False)  # indexing copies: old centers
+        loss = (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
+        if self.training and is_grad_enabled():
+            self.update_centers(x.value, labels)
+        return loss
+
+    def update_centers(self, x, labels):
+        """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add."""
+        xp = backend.get_array_module(self.centers)
+        delta = xp.zeros_like(self.centers)
+        backend.scatter_add(delta, labels, self.centers[labels] - x.astype(self.centers.dtype, copy=False))
+        counts = xp.bincount(labels, minlength=self.num_classes).astype(self.centers.dtype)
+        self.centers -= self.alpha * delta / (1 + counts)[:, None]
+
+    def extra_repr(self):
+        return f"num_classes={self.num_classes}, num_features={self.num_features}, alpha={self.alpha}, lambda_={self.lambda_}"
+
+
+class LearnableCenterLoss(Layer):
+    """Center Loss with the centers as a Parameter, trained by their own optimizer (seeds 001, 004).
+
+    Args:
+        num_classes, num_features: K centers of size D.
+        lambda_: λ, the weight of the loss.
+        scale_centers_by_lambda: whether λ scales the centers' gradient. False
+            (default) divides it back out, so the centers' step is set by their
+            optimizer's learning rate only; True gives the plain gradient of L.
+        rng: seeds the centers' initialisation.
+
+    Give the centers to a separate optimizer, e.g. ``node.SGD(loss.parameters(), lr=0.5)``.
+    """
+
+    def __init__(self, num_classes, num_features, lambda_=1.0, scale_centers_by_lambda=False, rng=None, dtype=None):
+        self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
+        self.scale_centers_by_lambda = scale_centers_by_lambda
+        self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
+
+    def forward(self, x, target):
+        xp = backend.get_array_module(self.centers.value)
+        labels = class_labels(target, self.num_classes, "LearnableCenterLoss", xp)
+        x = check_features(x, labels, self.num_features, "LearnableCenterLoss")
+        diff = x - _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)[labels]
+        return (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
+
+    def extra_repr(self):
+        return (
+            f"num_classes={self.num_classes}, num_features={self.num_features}, lambda_={self.lambda_}, "
+            f"scale_centers_by_lambda={self.scale_centers_by_lambda}"
+        )
+
+
+def _centers_for_gradient(centers, lambda_, scale_by_lambda):
+    """The centers, with 1/λ applied to their gradient unless λ should scale it."""
+    if scale_by_lambda or lambda_ in (0, 1):
+        return centers
+    return scale_grad(centers, 1 / lambda_)

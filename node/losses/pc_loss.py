@@ -1,0 +1,56 @@
+"""PC (prototype conformity) loss, as seed 001 uses it next to Center Loss.
+
+For features xᵢ (B of them) with labels yᵢ and K learnable centers c_j:
+
+    PC = 1/(B(K-1)) · Σᵢ Σ_{j≠yᵢ} ( ‖xᵢ - c_j‖² + ‖c_yᵢ - c_j‖² )
+
+the distance of each feature from the *other* classes' centers, plus the
+distance of its own class's center from them. Training *subtracts* it with a
+small weight (seed 001: ``xent + λ_c·center - λ_pc·pc`` with λ_pc = 1e-4), so
+features and centers are pushed apart while Center Loss pulls each feature to
+its own center. The centers have their own optimizer (SGD, lr 0.01 there).
+
+Seed 001 divides λ_pc back out of the centers' gradient by hand; here that is
+``scale_centers_by_lambda=False`` (the default), as for ``LearnableCenterLoss``.
+(Seed 001's code builds the centers term from (mask·c - (1-mask)·c)², which
+reduces to ‖c_j‖²; this module computes the ‖c_yᵢ - c_j‖² its description states.)
+"""
+from .. import backend
+from ..core import Node
+from ..layers.layer import Layer, Parameter
+from .center_loss import _centers_for_gradient, check_features, class_labels, initial_centers
+
+
+class PCLoss(Layer):
+    """λ · PC, the quantity to subtract from the training loss.
+
+    Args:
+        num_classes, num_features: K centers of size D (K >= 2).
+        lambda_: λ, the weight (seed 001: 1e-4).
+        scale_centers_by_lambda: False (default) divides λ out of the centers' gradient.
+        rng: seeds the centers' initialisation.
+    """
+
+    def __init__(self, num_classes, num_features, lambda_=1e-4, scale_centers_by_lambda=False, rng=None, dtype=None):
+        if num_classes < 2:
+            raise ValueError("PCLoss needs at least two classes")
+        self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
+        self.scale_centers_by_lambda = scale_centers_by_lambda
+        self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
+
+    def forward(self, x, target):
+        xp = backend.get_array_module(self.centers.value)
+        labels = class_labels(target, self.num_classes, "PCLoss", xp)
+        x = check_features(x, labels, self.num_features, "PCLoss")
+        b, k, d = x.shape[0], self.num_classes, self.num_features
+        c = _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)
+        feature_to_center = ((x.reshape(b, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (B, K)
+        center_to_center = ((c.reshape(k, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (K, K)
+        own_center_to_center = center_to_center[labels]  # (B, K): ‖c_yᵢ - c_j‖²
+        others = xp.ones((b, k), dtype=x.dtype)
+        others[xp.arange(b), labels] = 0  # j ≠ yᵢ
+        pc = ((feature_to_center + own_center_to_center) * Node(others, requires_grad=False)).sum()
+        return pc * (self.lambda_ / (b * (k - 1)))
+
+    def extra_repr(self):
+        return f"num_classes={self.num_classes}, num_features={self.num_features}, lambda_={self.lambda_}"
