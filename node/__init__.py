@@ -27,7 +27,7 @@ from .backend import (
 )
 from .config import Config, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
 from .core import Function, GraphError, Node, as_node
-from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, read_idx, write_idx
+from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
 from .functions import concat, stack
 from .gradient_check import gradcheck
 from .layers import (
@@ -63,7 +63,7 @@ __all__ = [
     "Config", "Conv2d", "DataLoader", "Dataset", "Dropout", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
-    "Sequential", "Sigmoid", "Softmax", "StepLR", "Tanh", "as_node", "asnumpy", "concat",
+    "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "functions", "get_array_module", "get_backend", "get_default_dtype",
     "gradcheck", "load", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "using_config", "write_idx", "zero_grad",

@@ -142,13 +142,13 @@ def broadcast_shapes(*shapes):
 
 
 def sliding_windows(x, kh, kw, stride):
-    """A view (N, C, OH, OW, KH, KW) of x (N, C, H, W): every kh×kw window at ``stride``, not copied."""
+    """A view (N, OH, OW, KH, KW, C) of channels-last x (N, H, W, C): every kh×kw window, not copied."""
     xp = get_array_module(x)
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
-    sn, sc, sh, sw = x.strides
+    sn, sh, sw, sc = x.strides
     # Never written through: overlapping windows share memory.
-    return xp.lib.stride_tricks.as_strided(x, (n, c, oh, ow, kh, kw), (sn, sc, sh * stride, sw * stride, sh, sw))
+    return xp.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc))
 
 
 def scatter_add(target, indices, values):

@@ -237,3 +237,15 @@ def test_sha256_of_content_sees_through_gzip(tmp_path):
     (tmp_path / "a").write_bytes(b"hello")
     (tmp_path / "a.gz").write_bytes(gzip.compress(b"hello"))
     assert sha256_of_content(tmp_path / "a") == sha256_of_content(tmp_path / "a.gz") == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_subset_keeps_batch_indexing(fake_mnist):
+    data = node.MNIST(root=fake_mnist, one_hot=False)
+    sub = node.Subset(data, np.arange(10, 30))
+    assert len(sub) == 20 and sub.batch_indexing
+    assert sub[0][1] == data[10][1]
+    np.testing.assert_array_equal(sub[np.array([0, 19])][1], data.labels[[10, 29]])
+    seen = np.concatenate([t.value for _, t in node.DataLoader(sub, batch_size=7)])
+    assert sorted(seen) == sorted(data.labels[10:30])
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 600\)"):
+        node.Subset(data, [600])

@@ -48,6 +48,26 @@ class ArrayDataset(Dataset):
         return tuple(a[index] for a in self.arrays)
 
 
+class Subset(Dataset):
+    """The samples of ``dataset`` at ``indices`` (e.g. the first N, for a quick run)."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if self.indices.ndim != 1:
+            raise ValueError(f"Subset: indices must be one-dimensional, got shape {self.indices.shape}")
+        if len(self.indices) and (self.indices.min() < -len(dataset) or self.indices.max() >= len(dataset)):
+            raise ValueError(f"Subset: indices must be in [0, {len(dataset)}) for a dataset of {len(dataset)} samples")
+        self.batch_indexing = getattr(dataset, "batch_indexing", False)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        picked = self.indices[index]
+        return self.dataset[picked if isinstance(picked, np.ndarray) else int(picked)]
+
+
 class MNIST(Dataset):
     """MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28, classes 0-9.
 

@@ -3,10 +3,16 @@
 A convolution is one large matrix product: ``im2col`` lays every receptive field
 of the (padded) input out as a row, so that
 
-    y[n, :, i, j] = W.reshape(OC, C·KH·KW) @ (the KH×KW×C patch under output (i, j))
+    y[n, i, j, :] = (the KH×KW×C patch under output (i, j)) @ W.reshape(OC, KH·KW·C)ᵀ
 
 for all n, i, j at once. ``col2im`` is its adjoint: it adds each row's gradient
 back onto the input pixels that patch came from (overlapping patches add up).
+
+Layout: the API is NCHW, as in PyTorch, but the work happens channels-last
+(NHWC). The patch gather then copies contiguous runs of KW·C values, the matrix
+product's result (N·OH·OW, OC) already is NHWC, and the output is returned as
+an NCHW *view* of it. Elementwise ops keep that memory order, so the next
+convolution reads its input as NHWC without copying.
 """
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
@@ -33,31 +39,37 @@ class Linear(Function):
         return (gx, gW) if len(self.inputs) == 2 else (gx, gW, gb)
 
 
-def im2col(x, kh, kw, stride, padding):
-    """(N, C, H, W) -> rows (N·OH·OW, C·KH·KW), one row per output position."""
+def pad_hw(x, padding, value=0):
+    """Pad the H and W axes of channels-last x (N, H, W, C) by ``padding`` on each side."""
+    if not padding:
+        return x
     xp = get_array_module(x)
-    if padding:
-        x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_windows(x, kh, kw, stride)  # view (N, C, OH, OW, KH, KW), no copy
-    n, c, oh, ow = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw), oh, ow
+    n, h, w, c = x.shape
+    out = xp.full((n, h + 2 * padding, w + 2 * padding, c), value, dtype=x.dtype)
+    out[:, padding : padding + h, padding : padding + w, :] = x
+    return out
+
+
+def im2col(x, kh, kw, stride, padding):
+    """Channels-last x (N, H, W, C) -> rows (N·OH·OW, KH·KW·C), one row per output position."""
+    windows = sliding_windows(pad_hw(x, padding), kh, kw, stride)  # view (N, OH, OW, KH, KW, C)
+    n, oh, ow = windows.shape[:3]
+    return windows.reshape(n * oh * ow, -1), oh, ow
 
 
 def col2im(windows, x_shape, stride, padding):
-    """Adjoint of ``sliding_windows``: add windows (N, C, OH, OW, KH, KW) back into (N, C, H, W).
+    """Adjoint of im2col: add windows (N, OH, OW, KH, KW, C) back into channels-last (N, H, W, C).
 
     One strided add per kernel offset (KH·KW of them), never one per pixel.
     """
     xp = get_array_module(windows)
-    n, c, h, w = x_shape
-    oh, ow, kh, kw = windows.shape[2:]
-    gx = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=windows.dtype)
+    n, h, w, c = x_shape
+    _, oh, ow, kh, kw, _ = windows.shape
+    gx = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=windows.dtype)
     for i in range(kh):
         for j in range(kw):
-            gx[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += windows[:, :, :, :, i, j]
-    if padding:
-        gx = gx[:, :, padding:-padding, padding:-padding]
-    return gx
+            gx[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :] += windows[:, :, :, i, j, :]
+    return gx[:, padding : padding + h, padding : padding + w, :] if padding else gx
 
 
 class Conv2d(Function):
@@ -67,27 +79,30 @@ class Conv2d(Function):
         self.stride, self.padding = stride, padding
 
     def forward(self, x, W, b=None):
-        oc, _, kh, kw = W.shape
-        self.cols, oh, ow = im2col(x, kh, kw, self.stride, self.padding)
-        y = self.cols @ W.reshape(oc, -1).T  # (N·OH·OW, OC)
+        oc, c, kh, kw = W.shape
+        self.cols, oh, ow = im2col(x.transpose(0, 2, 3, 1), kh, kw, self.stride, self.padding)
+        self.w_rows = W.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)  # (OC, KH·KW·C), matching the rows
+        y = self.cols @ self.w_rows.T  # (N·OH·OW, OC): channels-last already
         if b is not None:
             y += b
-        self.out_hw = (oh, ow)
         return y.reshape(x.shape[0], oh, ow, oc).transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
         oc, c, kh, kw = W.shape
-        oh, ow = self.out_hw
-        gy2 = gy.transpose(0, 2, 3, 1).reshape(-1, oc)  # (N·OH·OW, OC)
-        gW = (gy2.T @ self.cols).reshape(W.shape) if W.requires_grad else None
-        gx = None
+        n, oh, ow = gy.shape[0], gy.shape[2], gy.shape[3]
+        gy_rows = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, oc)  # free when gy is channels-last in memory
+        gW = gx = gb = None
+        if W.requires_grad:
+            gW = (gy_rows.T @ self.cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
+            gW = get_array_module(gW).ascontiguousarray(gW)
         if x.requires_grad:
-            gcols = (gy2 @ W.value.reshape(oc, -1)).reshape(x.shape[0], oh, ow, c, kh, kw)
-            gx = col2im(gcols.transpose(0, 3, 1, 2, 4, 5), x.shape, self.stride, self.padding)
+            gcols = (gy_rows @ self.w_rows).reshape(n, oh, ow, kh, kw, c)
+            gx = col2im(gcols, (n,) + x.shape[2:] + (c,), self.stride, self.padding).transpose(0, 3, 1, 2)
         if len(self.inputs) == 2:
             return gx, gW
-        gb = gy2.sum(axis=0) if self.inputs[2].requires_grad else None
+        if self.inputs[2].requires_grad:
+            gb = gy_rows.sum(axis=0)
         return gx, gW, gb
 
 

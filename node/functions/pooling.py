@@ -1,35 +1,33 @@
 """Max and average pooling over k×k windows of (N, C, H, W) inputs.
 
-Both read the windows as a strided view (``sliding_windows``) and send the
-gradient back with ``col2im``, the same adjoint the convolution uses.
+Like the convolution, both work on the channels-last view of the input: the
+windows are a strided view (``sliding_windows``), reduced without copying, and
+the gradient goes back through ``col2im``, the convolution's adjoint.
 """
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
-from .connection import col2im
+from .connection import col2im, pad_hw
 
 
 class MaxPool2d(Function):
-    """Largest value of each window; the gradient goes to the position that held it."""
+    """Largest value of each window; the gradient goes to the position that held it
+    (shared equally if several positions tie, as ``max`` does)."""
 
     def __init__(self, kernel_size, stride, padding=0):
         self.k, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        xp = get_array_module(x)
-        if self.padding:
-            p = self.padding
-            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-xp.inf)
-        windows = sliding_windows(x, self.k, self.k, self.stride)
-        cols = windows.reshape(windows.shape[:4] + (self.k * self.k,))
-        self.argmax = cols.argmax(axis=-1)
-        return xp.take_along_axis(cols, self.argmax[..., None], axis=-1)[..., 0]
+        self.windows = sliding_windows(pad_hw(x.transpose(0, 2, 3, 1), self.padding, -float("inf")), self.k, self.k, self.stride)
+        self.y = self.windows.max(axis=(3, 4))  # (N, OH, OW, C)
+        return self.y.transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        k = self.k
-        hit = xp.arange(k * k) == self.argmax[..., None]  # one-hot of the winning position
-        windows = xp.where(hit, gy[..., None], 0).reshape(gy.shape + (k, k))
-        return col2im(windows, self.inputs[0].shape, self.stride, self.padding)
+        hit = self.windows == self.y[:, :, :, None, None, :]
+        share = gy.transpose(0, 2, 3, 1) / hit.sum(axis=(3, 4), dtype=gy.dtype)
+        windows = xp.where(hit, share[:, :, :, None, None, :], 0)
+        n, c, h, w = self.inputs[0].shape
+        return col2im(windows, (n, h, w, c), self.stride, self.padding).transpose(0, 3, 1, 2)
 
 
 class AvgPool2d(Function):
@@ -39,17 +37,16 @@ class AvgPool2d(Function):
         self.k, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        xp = get_array_module(x)
-        if self.padding:
-            p = self.padding
-            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        return sliding_windows(x, self.k, self.k, self.stride).mean(axis=(4, 5))
+        windows = sliding_windows(pad_hw(x.transpose(0, 2, 3, 1), self.padding), self.k, self.k, self.stride)
+        return windows.mean(axis=(3, 4)).transpose(0, 3, 1, 2)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         k = self.k
-        windows = xp.broadcast_to((gy / (k * k))[..., None, None], gy.shape + (k, k))
-        return col2im(windows, self.inputs[0].shape, self.stride, self.padding)
+        share = gy.transpose(0, 2, 3, 1) / (k * k)
+        windows = xp.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + (k, k) + share.shape[3:])
+        n, c, h, w = self.inputs[0].shape
+        return col2im(windows, (n, h, w, c), self.stride, self.padding).transpose(0, 3, 1, 2)
 
 
 def _check_pool(name, x, kernel_size, stride, padding):

@@ -1,0 +1,134 @@
+"""Plumbing shared by the examples: arguments, data, checkpoints, evaluation, outputs.
+
+Every example takes the same options (--data, --epochs, --limit, --seed,
+--device, --out, --resume), writes its figures and a metrics.json into --out,
+saves a checkpoint there after every epoch (atomically) and, with --resume,
+continues from it.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import node
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parser(description, epochs, batch_size, out):
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=None, help="data root holding mnist/ (default: $NODE_DATA, else ../shared/data, else ~/.cache/node)")
+    p.add_argument("--epochs", type=int, default=epochs, help="epochs to train")
+    p.add_argument("--batch-size", type=int, default=batch_size, help="training batch size")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, centers and shuffling")
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu runs on CuPy")
+    p.add_argument("--out", default=out, help="folder for figures, metrics.json and checkpoint.npz")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    return p
+
+
+def setup(args):
+    """Select the backend and create the output folder; exit with a clear message if the GPU is missing."""
+    try:
+        node.set_backend("cupy" if args.device == "gpu" else "numpy")
+    except node.BackendError as exc:
+        sys.exit(f"--device gpu: {exc}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def data_root(arg):
+    """--data, else $NODE_DATA, else ../shared/data beside the repository if it exists, else the default cache."""
+    if arg:
+        return arg
+    if os.environ.get("NODE_DATA"):
+        return os.environ["NODE_DATA"]
+    shared = REPO.parent / "shared" / "data"
+    return str(shared) if shared.is_dir() else None
+
+
+def datasets(args, dataset_class=node.MNIST, **options):
+    """(train, test) with --limit applied (the first N images of each)."""
+    root = data_root(args.data)
+    try:
+        train = dataset_class(training=True, root=root, **options)
+        test = dataset_class(training=False, root=root, **options)
+    except FileNotFoundError as exc:
+        sys.exit(str(exc))
+    if args.limit:
+        train = node.Subset(train, np.arange(min(args.limit, len(train))))
+        test = node.Subset(test, np.arange(min(args.limit, len(test))))
+    return train, test
+
+
+def batches(loader, desc):
+    """The loader wrapped in a tqdm progress bar."""
+    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5)
+
+
+class Checkpoint:
+    """Saves and restores everything a run needs to continue exactly.
+
+    ``parts`` maps names to objects with ``state_dict()``/``load_state_dict()``
+    (models, optimizers, schedulers, loaders, center losses).
+    """
+
+    def __init__(self, path, **parts):
+        self.path, self.parts = Path(path), parts
+
+    def save(self, epoch, history):
+        state = {name: part.state_dict() for name, part in self.parts.items()}
+        node.save(self.path, {"parts": state, "epoch": epoch, "history": history})
+
+    def resume(self, requested):
+        """(next epoch, history): from the checkpoint when --resume and it exists, else (0, [])."""
+        if not requested:
+            return 0, []
+        if not self.path.is_file():
+            print(f"--resume: no checkpoint at {self.path}; starting from scratch", flush=True)
+            return 0, []
+        state = node.load(self.path)
+        for name, part in self.parts.items():
+            part.load_state_dict(state["parts"][name])
+        print(f"resumed from {self.path} after epoch {state['epoch'] + 1}", flush=True)
+        return state["epoch"] + 1, state["history"]
+
+
+def predict(forward, dataset, batch_size=1000):
+    """Run ``forward(input) -> (features, scores)`` over a dataset without a graph.
+
+    Returns (features, scores, labels) as NumPy arrays, in dataset order.
+    """
+    features, scores, labels = [], [], []
+    with node.no_grad():
+        for x, t in node.DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            h, s = forward(x)
+            features.append(node.asnumpy(h.value))
+            scores.append(node.asnumpy(s.value))
+            labels.append(node.asnumpy(t.value))
+    labels = np.concatenate(labels)
+    return np.concatenate(features), np.concatenate(scores), labels.argmax(axis=1) if labels.ndim == 2 else labels
+
+
+def write_json(path, obj):
+    """Write JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def markdown_table(rows, columns):
+    """A Markdown table of dicts, with floats to 4 places."""
+    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
