@@ -137,8 +137,22 @@ def as_array(x, xp=None, dtype=None):
 
 
 def broadcast_shapes(*shapes):
-    """The shape that broadcasting the given shapes (tuples, not arrays) produces."""
-    return np.broadcast_shapes(*shapes)
+    """The shape that broadcasting the given shapes (tuples, not arrays) produces.
+
+    Pure Python: for the few short tuples of one op this is several times
+    faster than ``np.broadcast_shapes``, and it runs on every binary op.
+    """
+    ndim = max(len(s) for s in shapes)
+    result = [1] * ndim
+    for shape in shapes:
+        offset = ndim - len(shape)
+        for i, n in enumerate(shape):
+            current = result[offset + i]
+            if current == 1:
+                result[offset + i] = n
+            elif n != 1 and n != current:
+                raise ValueError(f"shapes {' and '.join(map(str, shapes))} cannot be broadcast together")
+    return tuple(result)
 
 
 def sliding_windows(x, kh, kw, stride):

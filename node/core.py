@@ -298,19 +298,29 @@ class Function:
     generation = 0
 
     def __call__(self, *inputs):
-        inputs = [x if isinstance(x, Node) else as_node(x) for x in inputs]
-        ys = self.forward(*[x.value for x in inputs])
-        single = not isinstance(ys, tuple)
-        if single:
-            ys = (ys,)
-        record = Config.enable_backprop and any(x.requires_grad for x in inputs)
-        outputs = [_output_node(y, record) for y in ys]
+        # This runs for every op, so it is written as plain loops (it is the hot path).
+        nodes, values = [], []
+        record = False
+        generation = 0
+        for x in inputs:
+            if not isinstance(x, Node):
+                x = as_node(x)
+            elif x.requires_grad:
+                record = True
+                if x.generation > generation:
+                    generation = x.generation
+            nodes.append(x)
+            values.append(x.value)
+        ys = self.forward(*values)
+        record = record and Config.enable_backprop
+        single = type(ys) is not tuple
+        outputs = [_output_node(ys, record)] if single else [_output_node(y, record) for y in ys]
         if record:
-            self.generation = max(x.generation for x in inputs)
+            self.generation = generation
             for y in outputs:
                 y.creator = self
-                y.generation = self.generation + 1
-            self.inputs = inputs
+                y.generation = generation + 1
+            self.inputs = nodes
             # Outputs are held weakly: the graph hangs off the Nodes the user keeps,
             # so dropping the loss frees the whole graph by reference counting.
             self.outputs = [weakref.ref(y) for y in outputs]
@@ -355,15 +365,16 @@ def as_node(x, like=None):
     """
     if isinstance(x, Node):
         return x
+    if like is not None and isinstance(x, (int, float)):  # a Python number next to a Node: the fast, common case
+        ref = getattr(like, "value", like)
+        if ref.dtype.kind in "fc":
+            return _output_node(backend.get_array_module(ref).asarray(x, dtype=ref.dtype), False)
     if like is not None and not backend.is_array(x):
         ref = getattr(like, "value", like)
         xp = backend.get_array_module(ref)
         dtype = ref.dtype if ref.dtype.kind in "fc" else None
         return Node(backend.as_array(x, xp, dtype=dtype), requires_grad=False)
     return Node(x, requires_grad=False)
-
-
-_tiebreak = itertools.count()  # keeps heap entries comparable when generations tie
 
 
 def _run_backward(root, grad, retain_graph, retain_grad):
@@ -380,47 +391,55 @@ def _run_backward(root, grad, retain_graph, retain_grad):
         return
     if root.creator.inputs is None:
         raise GraphError(_FREED_MESSAGE)
-    heap = []
-    seen = set()
+    heap = [(-root.creator.generation, 0, root.creator)]
+    seen = {root.creator}
     visited = []
-
-    def push(f):
-        if f not in seen:
-            seen.add(f)
-            heapq.heappush(heap, (-f.generation, next(_tiebreak), f))
-
-    push(root.creator)
+    tiebreak = itertools.count(1)  # keeps heap entries comparable when generations tie
+    # The loop runs once per function of the graph: it is written for speed.
     while heap:
         f = heapq.heappop(heap)[2]
-        if f.inputs is None:
+        inputs = f.inputs
+        if inputs is None:
             raise GraphError(_FREED_MESSAGE)
         visited.append(f)
-        outputs = [ref() for ref in f.outputs]
-        gys = [_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)]
-        gxs = f.backward(*gys)
-        if not isinstance(gxs, tuple):
+        refs = f.outputs
+        if len(refs) == 1:
+            y = refs[0]()
+            gxs = f.backward(y.grad)
+            if not retain_grad:
+                y.grad = None
+        else:
+            outputs = [ref() for ref in refs]
+            gxs = f.backward(*[_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)])
+            if not retain_grad:
+                for y in outputs:
+                    if y is not None:
+                        y.grad = None
+        if type(gxs) is not tuple:
             gxs = (gxs,)
-        if len(gxs) != len(f.inputs):
-            raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
-        for x, gx in zip(f.inputs, gxs):
+        if len(gxs) != len(inputs):
+            raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
+        for x, gx in zip(inputs, gxs):
             if gx is None or not x.requires_grad:
                 continue
-            if gx.shape != x.value.shape:
+            value = x.value
+            if gx.shape != value.shape:
                 raise GraphError(
                     f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
-                    f"for an input of shape {x.value.shape}"
+                    f"for an input of shape {value.shape}"
                 )
-            if gx.dtype != x.value.dtype:
-                gx = gx.astype(x.value.dtype)
-            if x.creator is None and x.grad is None and not gx.flags.writeable:
-                gx = gx.copy()  # broadcast views are read-only; a leaf's grad should be a real array
-            x.grad = gx if x.grad is None else x.grad + gx
-            if x.creator is not None:
-                push(x.creator)
-        if not retain_grad:
-            for y in outputs:
-                if y is not None:
-                    y.grad = None
+            if gx.dtype != value.dtype:
+                gx = gx.astype(value.dtype)
+            creator = x.creator
+            if x.grad is None:
+                if creator is None and not gx.flags.writeable:
+                    gx = gx.copy()  # broadcast views are read-only; a leaf's grad should be a real array
+                x.grad = gx
+            else:
+                x.grad = x.grad + gx
+            if creator is not None and creator not in seen:
+                seen.add(creator)
+                heapq.heappush(heap, (-creator.generation, next(tiebreak), creator))
     if not retain_graph:
         for f in visited:
             f.release()

@@ -3,46 +3,55 @@ from ..backend import get_array_module
 from ..core import Function, as_node
 
 
+# Masks multiply instead of going through xp.where: on NumPy, g * (y > 0) is
+# several times faster than where(y > 0, g, 0), and these run on every activation.
+
+
 class ReLU(Function):
     def forward(self, x):
         self.y = get_array_module(x).maximum(x, 0)
         return self.y
 
     def backward(self, gy):
-        return get_array_module(gy).where(self.y > 0, gy, 0)
+        return gy * (self.y > 0)
 
 
 class LeakyReLU(Function):
+    """x if x > 0 else slope·x: y = x · s with s = 1 or slope, and gx = gy · s."""
+
     def __init__(self, slope):
         self.slope = slope
 
     def forward(self, x):
-        self.positive = x > 0
-        return get_array_module(x).where(self.positive, x, x * self.slope)
+        one_minus, slope = x.dtype.type(1 - self.slope), x.dtype.type(self.slope)  # keep x's dtype
+        self.scale = (x > 0) * one_minus + slope
+        return x * self.scale
 
     def backward(self, gy):
-        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+        return gy * self.scale
 
 
 class PReLU(Function):
     """y = x if x > 0 else a·x, with a learned slope ``a`` per channel (axis 1).
 
-    ``a`` has shape (C,) (or (1,), shared by all channels); its gradient is the
-    sum of x·gy over every position where x <= 0 in that channel.
+    ``a`` has shape (C,) (or (1,), shared by all channels). With s = 1 where
+    x > 0 and s = a elsewhere: y = x·s, gx = gy·s, and ga sums gy·min(x, 0)
+    over every axis but the channel axis.
     """
 
     def forward(self, x, a):
         self.shape = (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 1 else (-1,)
-        self.positive = x > 0
-        return get_array_module(x).where(self.positive, x, x * a.reshape(self.shape))
+        slopes = a.reshape(self.shape)
+        self.scale = (x > 0) * (1 - slopes) + slopes
+        return x * self.scale
 
     def backward(self, gy):
         x, a = self.inputs
         xp = get_array_module(gy)
-        gx = xp.where(self.positive, gy, gy * a.value.reshape(self.shape)) if x.requires_grad else None
+        gx = gy * self.scale if x.requires_grad else None
         ga = None
         if a.requires_grad:
-            contrib = xp.where(self.positive, 0, gy * x.value)
+            contrib = gy * xp.minimum(x.value, 0)
             axes = tuple(i for i in range(contrib.ndim) if i != 1) if x.ndim > 1 else ()
             ga = contrib.sum(axis=axes).reshape(-1)
             if a.shape == (1,):

@@ -27,6 +27,8 @@ def _pair(a, b):
 
 
 def _check_broadcast(op, a, b):
+    if a.shape == b.shape or not a.shape or not b.shape:  # the common cases need no work
+        return
     try:
         broadcast_shapes(a.shape, b.shape)
     except ValueError:

@@ -72,10 +72,9 @@ class Max(Function):
 
     def backward(self, gy):
         x = self.inputs[0].value
-        xp = get_array_module(gy)
         mask = x == self.y
         gy = gy.reshape(self.y.shape)
-        return xp.where(mask, gy, 0) / mask.sum(axis=self.axis, keepdims=True, dtype=gy.dtype)
+        return mask * (gy / mask.sum(axis=self.axis, keepdims=True, dtype=gy.dtype))
 
 
 class BroadcastTo(Function):
