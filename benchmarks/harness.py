@@ -20,6 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))  # the examples' model definitions are the workloads
 
 
+def tune_allocator():
+    """Recycle freed host memory for every implementation in this process (see node.backend.tune_host_allocator)."""
+    import node
+
+    return node.backend.tune_host_allocator()
+
+
+TUNED = None  # set by tune_allocator() callers, reported by machine()
+
+
 def data_root(arg=None):
     for candidate in (arg, os.environ.get("NODE_DATA"), ROOT.parent / "shared" / "data"):
         if candidate and Path(candidate, "mnist").is_dir():
@@ -89,7 +99,8 @@ def machine():
         pass
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"NumPy {np.__version__} ({blas.strip()}), node {node.__version__}"
+        f"NumPy {np.__version__} ({blas.strip()}), node {node.__version__}; "
+        f"host allocator tuned for reuse: {TUNED}"
     )
 
 

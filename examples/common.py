@@ -39,6 +39,7 @@ def setup(args):
         node.set_backend("cupy" if args.device == "gpu" else "numpy")
     except node.BackendError as exc:
         sys.exit(f"--device gpu: {exc}")
+    node.backend.tune_host_allocator()  # recycle the large per-step arrays (see its docstring)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return out

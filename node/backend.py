@@ -5,6 +5,8 @@ NumPy is always there. CuPy is imported only when asked for (``set_backend("cupy
 asks this one for the array module of its data (``get_array_module``) instead
 of calling ``np.`` functions on arrays that may live on the GPU.
 """
+import math
+
 import numpy as np
 
 from .config import Config
@@ -153,6 +155,55 @@ def broadcast_shapes(*shapes):
             elif n != 1 and n != current:
                 raise ValueError(f"shapes {' and '.join(map(str, shapes))} cannot be broadcast together")
     return tuple(result)
+
+
+def tune_host_allocator():
+    """Let training loops reuse freed host memory instead of page-faulting fresh memory each step.
+
+    glibc's malloc serves arrays above a size threshold with fresh pages from
+    the kernel and returns them on free, so every step's large temporaries are
+    page-faulted and zeroed again; conv nets spend more time on that than on
+    arithmetic. This raises the threshold to its maximum (32 MiB on 64-bit) and
+    stops trimming freed memory, so those arrays are recycled: the process keeps
+    its peak memory, and steps get up to twice as fast.
+
+    It changes the whole process, so it is never done on import: call it once,
+    before training. Returns False (and changes nothing) where libc's
+    ``mallopt`` is not available, e.g. on macOS or Windows.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
+def sum_per_channel(x):
+    """Σ over every axis but axis 1 (the channel axis of NC... data), as a (C,) array.
+
+    Convolutions leave activations in channels-interleaved memory orders, where
+    NumPy's reductions over axes (0, 2, 3) crawl along short inner loops.
+    Viewing the array in its memory order as (outer, C·inner) turns the sum
+    into one matrix-vector product with a vector of ones, many times faster.
+    """
+    xp = get_array_module(x)
+    if x.ndim < 3:
+        return x.sum(axis=0) if x.ndim == 2 else x
+    order = sorted(range(x.ndim), key=lambda i: -x.strides[i])  # axes from outermost to innermost in memory
+    t = x.transpose(order)
+    if not t.flags.c_contiguous:
+        return x.sum(axis=(0,) + tuple(range(2, x.ndim)))
+    j = order.index(1)
+    outer = math.prod(t.shape[:j])
+    inner = math.prod(t.shape[j + 1 :])
+    channels = xp.ones(outer, dtype=x.dtype) @ t.reshape(outer, -1) if outer > 1 else t.reshape(-1)
+    return channels.reshape(x.shape[1], inner).sum(axis=1)
 
 
 def sliding_windows(x, kh, kw, stride):

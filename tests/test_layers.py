@@ -41,7 +41,7 @@ def pool_reference(x, k, stride, padding, reduce):
     return y
 
 
-CONV_CASES = [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 2, 5), (3, 0, 2), (1, 2, 5)]
+CONV_CASES = [(1, 0, 3), (1, 1, 3), (1, 2, 3), (2, 1, 3), (2, 2, 5), (3, 0, 2), (1, 2, 5), (1, 4, 5)]
 
 
 @pytest.mark.parametrize("stride, padding, k", CONV_CASES)

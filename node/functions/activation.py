@@ -1,5 +1,5 @@
 """Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax."""
-from ..backend import get_array_module
+from ..backend import get_array_module, sum_per_channel
 from ..core import Function, as_node
 
 
@@ -52,8 +52,7 @@ class PReLU(Function):
         ga = None
         if a.requires_grad:
             contrib = gy * xp.minimum(x.value, 0)
-            axes = tuple(i for i in range(contrib.ndim) if i != 1) if x.ndim > 1 else ()
-            ga = contrib.sum(axis=axes).reshape(-1)
+            ga = sum_per_channel(contrib) if x.ndim > 1 else contrib
             if a.shape == (1,):
                 ga = ga.sum(keepdims=True)
         return gx, ga

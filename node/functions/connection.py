@@ -16,6 +16,7 @@ convolution reads its input as NHWC without copying.
 """
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
+from .spectral import SpectralConv2d, spectral_pays_off
 
 
 class Linear(Function):
@@ -97,13 +98,32 @@ class Conv2d(Function):
             gW = (gy_rows.T @ self.cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
             gW = get_array_module(gW).ascontiguousarray(gW)
         if x.requires_grad:
-            gcols = (gy_rows @ self.w_rows).reshape(n, oh, ow, kh, kw, c)
-            gx = col2im(gcols, (n,) + x.shape[2:] + (c,), self.stride, self.padding).transpose(0, 3, 1, 2)
+            gx = self._input_gradient(gy, gy_rows, W.value, x.shape).transpose(0, 3, 1, 2)
         if len(self.inputs) == 2:
             return gx, gW
         if self.inputs[2].requires_grad:
             gb = gy_rows.sum(axis=0)
         return gx, gW, gb
+
+
+    def _input_gradient(self, gy, gy_rows, W, x_shape):
+        """gx, channels-last. With stride 1 it is a convolution of gy with the flipped kernel:
+
+            gx = conv(pad(gy, K - 1 - padding), W rotated 180°, channels swapped)
+
+        one im2col and one matrix product, instead of a product as large as the
+        patch matrix followed by KH·KW scatter-adds (col2im), which costs more
+        than twice as much. Other strides fall back to col2im.
+        """
+        oc, c, kh, kw = W.shape
+        n, _, h, w = x_shape
+        if self.stride == 1 and self.padding <= min(kh, kw) - 1 and kh == kw:
+            flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * oc, c)  # rows (KH, KW, OC)
+            cols, _, _ = im2col(gy.transpose(0, 2, 3, 1), kh, kw, 1, kh - 1 - self.padding)
+            return (cols @ flipped).reshape(n, h, w, c)
+        oh, ow = gy.shape[2:]
+        gcols = (gy_rows @ self.w_rows).reshape(n, oh, ow, kh, kw, c)
+        return col2im(gcols, (n, h, w, c), self.stride, self.padding)
 
 
 def linear(x, W, b=None):
@@ -114,8 +134,13 @@ def linear(x, W, b=None):
     return Linear()(x, W) if b is None else Linear()(x, W, b)
 
 
-def conv2d(x, W, b=None, stride=1, padding=0):
-    """2-D convolution (cross-correlation, as in PyTorch) of x (N, C, H, W) with W (OC, C, KH, KW)."""
+def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto"):
+    """2-D convolution (cross-correlation, as in PyTorch) of x (N, C, H, W) with W (OC, C, KH, KW).
+
+    ``algorithm``: "im2col" (one large matrix product), "spectral" (DFT by
+    matrix products, stride 1 only; see ``node.functions.spectral``) or "auto",
+    which picks the faster for the shapes. Both give the same values and gradients.
+    """
     x, W = as_node(x), as_node(W)
     if x.ndim != 4:
         raise ValueError(f"conv2d: expected input of shape (N, C, H, W), got {x.shape}")
@@ -124,5 +149,12 @@ def conv2d(x, W, b=None, stride=1, padding=0):
     kh, kw = W.shape[2:]
     if x.shape[2] + 2 * padding < kh or x.shape[3] + 2 * padding < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} is larger than the padded input {x.shape[2:]} (padding {padding})")
-    f = Conv2d(stride, padding)
+    if algorithm not in ("auto", "im2col", "spectral"):
+        raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col' or 'spectral', got {algorithm!r}")
+    if algorithm == "spectral" and stride != 1:
+        raise ValueError("conv2d: the spectral algorithm needs stride 1")
+    if algorithm == "spectral" or (algorithm == "auto" and spectral_pays_off(x.shape, W.shape, stride)):
+        f = SpectralConv2d(padding)
+    else:
+        f = Conv2d(stride, padding)
     return f(x, W) if b is None else f(x, W, b)

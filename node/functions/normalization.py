@@ -1,5 +1,5 @@
 """Batch normalization over the batch axis (and spatial axes), per channel (axis 1)."""
-from ..backend import get_array_module
+from ..backend import get_array_module, sum_per_channel
 from ..core import Function, as_node
 
 
@@ -20,21 +20,23 @@ class BatchNorm(Function):
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
-        self.axes = (0,) + tuple(range(2, x.ndim))
         self.shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.fixed_mean is None:
-            self.mean = x.mean(axis=self.axes)
-            self.var = x.var(axis=self.axes)
+            m = x.size // x.shape[1]
+            self.mean = sum_per_channel(x) / m
+            centered = x - self.mean.reshape(self.shape)
+            self.var = sum_per_channel(centered * centered) / m
         else:
             self.mean, self.var = self.fixed_mean, self.fixed_var
+            centered = x - self.mean.reshape(self.shape)
         self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        self.xhat = (x - self.mean.reshape(self.shape)) * self.inv_std.reshape(self.shape)
+        self.xhat = centered * self.inv_std.reshape(self.shape)
         return self.xhat * gamma.reshape(self.shape) + beta.reshape(self.shape)
 
     def backward(self, gy):
         x, gamma, _ = self.inputs
-        gbeta = gy.sum(axis=self.axes)
-        ggamma = (gy * self.xhat).sum(axis=self.axes)
+        gbeta = sum_per_channel(gy)
+        ggamma = sum_per_channel(gy * self.xhat)
         scale = (gamma.value * self.inv_std).reshape(self.shape)
         if self.fixed_mean is not None:
             gx = gy * scale

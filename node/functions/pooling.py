@@ -1,51 +1,84 @@
 """Max and average pooling over k×k windows of (N, C, H, W) inputs.
 
-Like the convolution, both work on the channels-last view of the input: the
-windows are a strided view (``sliding_windows``), reduced without copying, and
-the gradient goes back through ``col2im``, the convolution's adjoint.
+Both loop over the k·k offsets inside a window (4 for the usual 2×2), each
+time taking the strided slice of the input that holds that offset of every
+window: elementwise work on whole arrays, never a loop over pixels, and no
+array of windows is ever materialized.
 """
-from ..backend import get_array_module, sliding_windows
+from ..backend import get_array_module
 from ..core import Function, as_node
-from .connection import col2im, pad_hw
 
 
-class MaxPool2d(Function):
+def _pad(x, padding, value):
+    """x (N, C, H, W) padded on H and W, or x itself."""
+    if not padding:
+        return x
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out = xp.full((n, c, h + 2 * padding, w + 2 * padding), value, dtype=x.dtype)
+    out[:, :, padding : padding + h, padding : padding + w] = x
+    return out
+
+
+class _Pool2d(Function):
+    def __init__(self, kernel_size, stride, padding=0):
+        self.k, self.stride, self.padding = kernel_size, stride, padding
+
+    def offsets(self, padded_shape):
+        """(slice of rows, slice of columns) picking offset (i, j) of every window, for each (i, j)."""
+        h, w = padded_shape[2:]
+        k, s = self.k, self.stride
+        oh, ow = (h - k) // s + 1, (w - k) // s + 1
+        return [
+            (slice(i, i + s * (oh - 1) + 1, s), slice(j, j + s * (ow - 1) + 1, s))
+            for i in range(k) for j in range(k)
+        ]
+
+    def scatter(self, parts):
+        """Adjoint of ``offsets``: add part (i, j) back at offset (i, j), crop the padding."""
+        xp = get_array_module(parts[0])
+        n, c, h, w = self.inputs[0].shape
+        p = self.padding
+        gx = xp.zeros((n, c, h + 2 * p, w + 2 * p), dtype=parts[0].dtype)
+        for (rows, cols), part in zip(self.offsets(gx.shape), parts):
+            gx[:, :, rows, cols] += part
+        return gx[:, :, p : p + h, p : p + w] if p else gx
+
+
+class MaxPool2d(_Pool2d):
     """Largest value of each window; the gradient goes to the position that held it
     (shared equally if several positions tie, as ``max`` does)."""
 
-    def __init__(self, kernel_size, stride, padding=0):
-        self.k, self.stride, self.padding = kernel_size, stride, padding
-
     def forward(self, x):
-        self.windows = sliding_windows(pad_hw(x.transpose(0, 2, 3, 1), self.padding, -float("inf")), self.k, self.k, self.stride)
-        self.y = self.windows.max(axis=(3, 4))  # (N, OH, OW, C)
-        return self.y.transpose(0, 3, 1, 2)
+        xp = get_array_module(x)
+        self.padded = _pad(x, self.padding, -xp.inf)
+        windows = [self.padded[:, :, rows, cols] for rows, cols in self.offsets(self.padded.shape)]
+        self.y = windows[0].copy()
+        for window in windows[1:]:
+            xp.maximum(self.y, window, out=self.y)
+        return self.y
 
     def backward(self, gy):
-        hit = self.windows == self.y[:, :, :, None, None, :]
-        share = gy.transpose(0, 2, 3, 1) / hit.sum(axis=(3, 4), dtype=gy.dtype)
-        windows = hit * share[:, :, :, None, None, :]
-        n, c, h, w = self.inputs[0].shape
-        return col2im(windows, (n, h, w, c), self.stride, self.padding).transpose(0, 3, 1, 2)
+        hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in self.offsets(self.padded.shape)]
+        count = sum(hits[1:], hits[0].astype(gy.dtype))
+        share = gy / count
+        return self.scatter([hit * share for hit in hits])
 
 
-class AvgPool2d(Function):
+class AvgPool2d(_Pool2d):
     """Mean of each window (zero padding counts towards the mean, as in PyTorch)."""
 
-    def __init__(self, kernel_size, stride, padding=0):
-        self.k, self.stride, self.padding = kernel_size, stride, padding
-
     def forward(self, x):
-        windows = sliding_windows(pad_hw(x.transpose(0, 2, 3, 1), self.padding), self.k, self.k, self.stride)
-        return windows.mean(axis=(3, 4)).transpose(0, 3, 1, 2)
+        padded = _pad(x, self.padding, 0)
+        windows = [padded[:, :, rows, cols] for rows, cols in self.offsets(padded.shape)]
+        total = windows[0].copy()
+        for window in windows[1:]:
+            total += window
+        return total / (self.k * self.k)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        k = self.k
-        share = gy.transpose(0, 2, 3, 1) / (k * k)
-        windows = xp.broadcast_to(share[:, :, :, None, None, :], share.shape[:3] + (k, k) + share.shape[3:])
-        n, c, h, w = self.inputs[0].shape
-        return col2im(windows, (n, h, w, c), self.stride, self.padding).transpose(0, 3, 1, 2)
+        share = gy / (self.k * self.k)
+        return self.scatter([share] * (self.k * self.k))
 
 
 def _check_pool(name, x, kernel_size, stride, padding):
