@@ -119,8 +119,8 @@ class NumpyMLP:
         # Adam, in place
         self.t += 1
         b1_, b2_ = 0.9, 0.999
-        step = LR / (1 - b1_**self.t)
-        root = 1 / np.sqrt(1 - b2_**self.t)
+        c = np.sqrt(1 - b2_**self.t)
+        step = LR * c / (1 - b1_**self.t)
         for param, g, m1, v, w in zip(self.params, grads, self.m, self.v, self.work):
             m1 *= b1_
             np.multiply(g, 1 - b1_, out=w)
@@ -130,8 +130,7 @@ class NumpyMLP:
             w *= 1 - b2_
             v += w
             np.sqrt(v, out=w)
-            w *= root
-            w += 1e-8
+            w += 1e-8 * c
             np.divide(m1, w, out=w)
             w *= -step
             param += w

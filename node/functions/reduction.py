@@ -5,6 +5,7 @@ element it was reduced into: reshape the gradient so the reduced axes have
 length 1 again, then broadcast it back to the input's shape.
 """
 import builtins
+import math
 
 from ..backend import get_array_module
 from ..core import Function, as_node
@@ -26,6 +27,20 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _spread(g, shape):
+    """g (with the reduced axes kept as length 1) copied out to ``shape``.
+
+    A broadcast view costs no memory but ``broadcast_to`` has ~8 µs of Python
+    overhead; below a few thousand elements a filled array is cheaper.
+    """
+    xp = get_array_module(g)
+    if math.prod(shape) <= 4096:
+        out = xp.empty(shape, dtype=g.dtype)
+        out[...] = g
+        return out
+    return xp.broadcast_to(g, shape)
+
+
 class Sum(Function):
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -35,9 +50,8 @@ class Sum(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        xp = get_array_module(gy)
         axes = _normalize_axes(self.axis, x.ndim)
-        return xp.broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)), x.shape)
+        return _spread(gy.reshape(_keepdims_shape(x.shape, axes)), x.shape)
 
 
 class Mean(Function):
@@ -49,12 +63,9 @@ class Mean(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        xp = get_array_module(gy)
         axes = _normalize_axes(self.axis, x.ndim)
-        count = 1
-        for a in axes:
-            count *= x.shape[a]
-        return xp.broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
+        count = math.prod(x.shape[a] for a in axes)
+        return _spread(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
 
 
 class Max(Function):

@@ -50,10 +50,10 @@ class Adam(Optimizer):
         xp.multiply(grad, grad, out=work)
         work *= 1 - beta2
         v += work
-        # work = m / (√v/√(1-β₂ᵗ) + ε), then p -= lr/(1-β₁ᵗ) · work
+        # m/(√v/c + ε) = c · m/(√v + cε) with c = √(1-β₂ᵗ): one pass fewer than scaling √v.
+        c = math.sqrt(1 - beta2**t)
         xp.sqrt(v, out=work)
-        work *= 1 / math.sqrt(1 - beta2**t)
-        work += eps
+        work += eps * c
         xp.divide(m, work, out=work)
-        work *= -group["lr"] / (1 - beta1**t)
+        work *= -group["lr"] * c / (1 - beta1**t)
         p.value += work
