@@ -14,6 +14,7 @@ The package reads in dependency order:
     losses       CenterLoss (paper form), LearnableCenterLoss, PCLoss
     metrics      accuracy, compactness, silhouette, center separation
     plot         feature scatter plots and training curves (matplotlib, lazily)
+    dot          the graph as Graphviz DOT text
 """
 from . import functions, metrics, plot
 from .backend import (
@@ -27,6 +28,7 @@ from .backend import (
 )
 from .config import Config, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
 from .core import Function, GraphError, Node, as_node
+from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
 from .functions import concat, stack
 from .gradient_check import gradcheck
@@ -66,5 +68,5 @@ __all__ = [
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "functions", "get_array_module", "get_backend", "get_default_dtype",
     "gradcheck", "load", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
-    "set_default_dtype", "stack", "using_config", "write_idx", "zero_grad",
+    "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
 ]

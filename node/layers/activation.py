@@ -5,11 +5,15 @@ from .layer import Layer, Parameter
 
 
 class ReLU(Layer):
+    """max(x, 0) as a layer."""
+
     def forward(self, x):
         return relu(x)
 
 
 class LeakyReLU(Layer):
+    """x if x > 0 else slope·x, as a layer."""
+
     def __init__(self, slope=0.01):
         self.slope = slope
 
@@ -34,16 +38,22 @@ class PReLU(Layer):
 
 
 class Sigmoid(Layer):
+    """1 / (1 + e⁻ˣ) as a layer."""
+
     def forward(self, x):
         return sigmoid(x)
 
 
 class Tanh(Layer):
+    """tanh(x) as a layer."""
+
     def forward(self, x):
         return tanh(x)
 
 
 class Softmax(Layer):
+    """Softmax along ``axis`` as a layer."""
+
     def __init__(self, axis=-1):
         self.axis = axis
 
@@ -52,5 +62,7 @@ class Softmax(Layer):
 
 
 class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``axis`` as a layer (for NLL loss, as seed 004 uses)."""
+
     def forward(self, x):
         return log_softmax(x, self.axis)

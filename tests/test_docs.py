@@ -1,0 +1,63 @@
+"""Every Python code block in the docs runs, and the API page covers node.__all__ and is current.
+
+Blocks run in order, one namespace per page, so a page reads as one session.
+A block whose first line is ``# needs real MNIST`` runs with NODE_DATA set to
+the real data, and is skipped without it.
+"""
+import os
+import re
+import sys
+
+import pytest
+
+import node
+
+from conftest import REPO, real_data_root
+
+PAGES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def python_blocks(path):
+    return FENCE.findall(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.name)
+def test_code_blocks_run(page, monkeypatch, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    namespace = {"__name__": "__docs__"}
+    for number, block in enumerate(python_blocks(page), 1):
+        if block.startswith("# needs real MNIST"):
+            root = real_data_root()
+            if root is None:
+                pytest.skip(f"{page.name} block {number} needs the real MNIST files")
+            monkeypatch.setenv("NODE_DATA", str(root))
+        try:
+            exec(compile(block, f"{page.name} (block {number})", "exec"), namespace)
+        except Exception as exc:  # report which block failed, keep the original traceback
+            raise AssertionError(f"{page.name}, code block {number} failed: {exc!r}") from exc
+    node.set_backend("numpy")
+
+
+def test_api_page_covers_every_public_name():
+    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    missing = [name for name in node.__all__ if f"### `node.{name}`" not in text]
+    assert not missing, f"docs/api.md lacks {missing}; run python docs/make_api.py"
+
+
+def test_api_page_is_current():
+    sys.path.insert(0, str(REPO / "docs"))
+    import make_api
+
+    assert make_api.main(["--check"]) == 0, "docs/api.md is out of date: run python docs/make_api.py"
+
+
+def test_docs_link_to_existing_files():
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#\s]+)\)", page.read_text(encoding="utf-8")):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"

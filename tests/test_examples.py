@@ -1,0 +1,69 @@
+"""Every example runs on a small subset, writes its outputs, and resumes from its checkpoint.
+
+Real MNIST is used when ../shared/data (or $NODE_DATA) is there, generated data otherwise.
+"""
+import json
+import sys
+
+import pytest
+
+import node
+
+from conftest import REPO, make_fake_mnist, real_data_root
+
+sys.path.insert(0, str(REPO / "examples"))
+
+
+@pytest.fixture
+def data(tmp_path):
+    root = real_data_root()
+    return str(root if root is not None else make_fake_mnist(tmp_path / "data", n_train=400, n_test=200))
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    yield
+    node.set_backend("numpy")
+
+
+def run(module, *argv):
+    return __import__(module).main([str(a) for a in argv])
+
+
+def test_center_loss_mnist_and_resume(tmp_path, data):
+    out = tmp_path / "mlp"
+    first = run("center_loss_mnist", "--data", data, "--limit", 400, "--epochs", 1, "--out", out, "--frames")
+    assert set(first) >= {"test_accuracy", "compactness", "silhouette", "center_separation"}
+    for name in ("features.png", "curves.png", "metrics.json", "checkpoint.npz", "frames/epoch=1.png"):
+        assert (out / name).is_file(), name
+    run("center_loss_mnist", "--data", data, "--limit", 400, "--epochs", 2, "--out", out, "--resume")
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [r["epoch"] for r in history] == [1, 2]  # epoch 1 came from the checkpoint
+
+
+def test_center_loss_mnist_baseline(tmp_path, data):
+    metrics = run("center_loss_mnist", "--data", data, "--limit", 300, "--epochs", 1, "--out", tmp_path, "--no-center")
+    assert metrics["run"] == "softmax"
+
+
+def test_compare_losses(tmp_path, data):
+    results = run("compare_losses", "--data", data, "--limit", 200, "--epochs", 1, "--out", tmp_path)
+    assert [r["run"] for r in results] == ["cross entropy", "+ center loss", "+ center + PC loss"]
+    assert (tmp_path / "features.png").is_file() and (tmp_path / "table.md").is_file()
+    assert all((tmp_path / d / "checkpoint.npz").is_file() for d in ("xent", "xent_center", "xent_center_pc"))
+
+
+@pytest.mark.parametrize("extra", [[], ["--learnable-centers"]])
+def test_center_loss_convnet(tmp_path, data, extra):
+    out = tmp_path / "convnet"
+    run("center_loss_convnet", "--data", data, "--limit", 200, "--epochs", 1, "--out", out, *extra)
+    run("center_loss_convnet", "--data", data, "--limit", 200, "--epochs", 2, "--out", out, "--resume", *extra)
+    assert (out / "frames" / "epoch=1.png").is_file() and (out / "frames" / "epoch=2.png").is_file()
+    assert len(json.loads((out / "metrics.json").read_text())["history"]) == 2
+
+
+def test_soft_target_sigmoid(tmp_path, data):
+    results = run("soft_target_sigmoid", "--data", data, "--limit", 300, "--epochs", 1, "--units", 64, "--out", tmp_path)
+    custom, primitive = results
+    assert custom["test_loss"] == pytest.approx(primitive["test_loss"], rel=1e-3)  # the seed's point: they train alike
+    assert (tmp_path / "curves.png").is_file()
