@@ -55,3 +55,26 @@ def test_moving_a_node_between_backends(xp):
     assert isinstance(moved.value, xp.ndarray)
     back = moved.to("numpy")
     assert isinstance(back.value, np.ndarray) and back.value.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_sum_per_channel_matches_numpy_for_every_memory_order(xp, rng):
+    for shape, memory_order in [((4, 3, 5, 6), (0, 2, 1, 3)), ((4, 3, 5, 6), (0, 1, 2, 3)), ((4, 3, 5, 6), (0, 2, 3, 1)), ((5, 3), (0, 1)), ((4, 3, 7), (0, 2, 1))]:
+        memory = xp.asarray(rng.random([shape[i] for i in memory_order]))
+        x = memory.transpose([memory_order.index(i) for i in range(len(shape))])
+        assert x.shape == shape
+        np.testing.assert_allclose(node.asnumpy(backend.sum_per_channel(x)), node.asnumpy(x.sum(axis=(0,) + tuple(range(2, x.ndim)))))
+    cropped = xp.asarray(rng.random((4, 3, 6, 6)))[:, :, 1:5, 1:5]  # not contiguous in any order
+    np.testing.assert_allclose(node.asnumpy(backend.sum_per_channel(cropped)), node.asnumpy(cropped.sum(axis=(0, 2, 3))))
+
+
+def test_broadcast_shapes():
+    assert backend.broadcast_shapes((3, 1, 4), (2, 1)) == (3, 2, 4)
+    assert backend.broadcast_shapes((), (5,)) == (5,)
+    with pytest.raises(ValueError, match=r"\(3,\) and \(4,\) cannot be broadcast"):
+        backend.broadcast_shapes((3,), (4,))
+
+
+def test_allocator_tuning_is_explicit_and_harmless():
+    code = "import node, numpy as np; print(node.backend.tune_host_allocator()); print(float((np.ones(10**7) * 2).sum()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] in ("True", "False") and out[1] == "20000000.0"

@@ -265,3 +265,31 @@ def test_layer_without_forward_says_so():
 
     with pytest.raises(NotImplementedError, match="Empty must define forward"):
         Empty()(1)
+
+
+@pytest.mark.parametrize("shape, kernel, padding", [((2, 8, 9, 7), 3, 1), ((2, 9, 6, 6), 5, 2), ((1, 8, 5, 5), 3, 0), ((2, 8, 4, 4), 5, 4)])
+def test_spectral_and_im2col_convolutions_agree(xp, rng, shape, kernel, padding):
+    x, W, b = randn(xp, rng, *shape), randn(xp, rng, 6, shape[1], kernel, kernel), randn(xp, rng, 6)
+    spectral = F.conv2d(node.Node(x), W, b, 1, padding, algorithm="spectral")
+    assert type(spectral.creator).__name__ == "SpectralConv2d"
+    direct = F.conv2d(x, W, b, 1, padding, algorithm="im2col")
+    np.testing.assert_allclose(node.asnumpy(spectral.value), node.asnumpy(direct.value), rtol=1e-9, atol=1e-9)
+    node.gradcheck(lambda a, w_, c: F.conv2d(a, w_, c, 1, padding, algorithm="spectral"), x, W, b)
+    # float32 stays float32, within float32 accuracy of the direct result
+    x32, W32 = x.astype("float32"), W.astype("float32")
+    y32 = F.conv2d(x32, W32, None, 1, padding, algorithm="spectral").value
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(node.asnumpy(y32), node.asnumpy(F.conv2d(x32, W32, None, 1, padding, algorithm="im2col").value), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_algorithm_choice_and_errors(rng):
+    x = node.Node(rng.standard_normal((1, 8, 6, 6)))
+    W = node.Node(rng.standard_normal((8, 8, 3, 3)))
+    assert type(F.conv2d(x, W, padding=1).creator).__name__ == "SpectralConv2d"  # auto: stride 1, 8 channels
+    assert type(F.conv2d(x, W, stride=2, padding=1).creator).__name__ == "Conv2d"
+    with pytest.raises(ValueError, match="spectral algorithm needs stride 1"):
+        F.conv2d(x, W, stride=2, algorithm="spectral")
+    with pytest.raises(ValueError, match="algorithm must be"):
+        F.conv2d(x, W, algorithm="fft")
+    with pytest.raises(ValueError, match=r"weights of shape \(8, 8, 3, 3\) need 3 input channels"):
+        F.conv2d(node.Node(rng.standard_normal((1, 3, 6, 6))), W)
