@@ -98,34 +98,13 @@ def main(argv=None):
             total += float(loss.value)
         scheduler.step()
         model.eval()
-        features, scores, labels = common.predict(model, test, batch_size=500)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": total / len(loader),
-            "test_accuracy": node.metrics.accuracy(scores, labels),
-            "compactness": node.metrics.compactness(features, labels),
-            "lr": scheduler.get_last_lr()[0],
-            "seconds": time.perf_counter() - began,
-        }
-        history.append(record)
-        print(
-            f"epoch {record['epoch']}: loss {record['train_loss']:.4f}, test accuracy {record['test_accuracy']:.4f}, "
-            f"tr(S_W)/tr(S_B) {record['compactness']:.4f} ({record['seconds']:.0f} s)",
-            flush=True,
-        )
+        lr = scheduler.get_last_lr()[0]
+        features, labels = common.evaluate_epoch(model, test, history, epoch, total / len(loader), began, batch_size=500, lr=lr)
         node.plot.save_epoch_frame(features, labels, epoch + 1, out / "frames")
         checkpoint.save(epoch, history)
 
     model.eval()
-    features, scores, labels = common.predict(model, test, batch_size=500)
-    metrics = {"run": name, "test_accuracy": node.metrics.accuracy(scores, labels), **node.metrics.feature_report(features, labels)}
-    node.plot.scatter_features(features, labels, out / "features.png", title=f"LeNets++, {name}")
-    node.plot.training_curves(
-        {"train loss": [r["train_loss"] for r in history], "test accuracy": [r["test_accuracy"] for r in history]}, out / "curves.png", title=name
-    )
-    common.write_json(out / "metrics.json", {**metrics, "history": history, "args": vars(args)})
-    print(common.markdown_table([metrics], ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]))
-    return metrics
+    return common.final_report(model, test, out, name, history, args, batch_size=500, title=f"LeNets++, {name}")
 
 
 if __name__ == "__main__":

@@ -68,36 +68,13 @@ def main(argv=None):
             optimizer.step()
             total += float(loss.value)
         model.eval()
-        features, scores, labels = common.predict(model, test)
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": total / len(loader),
-            "test_accuracy": node.metrics.accuracy(scores, labels),
-            "compactness": node.metrics.compactness(features, labels),
-            "seconds": time.perf_counter() - began,
-        }
-        history.append(record)
-        print(
-            f"epoch {record['epoch']}: loss {record['train_loss']:.4f}, test accuracy {record['test_accuracy']:.4f}, "
-            f"tr(S_W)/tr(S_B) {record['compactness']:.4f} ({record['seconds']:.1f} s)",
-            flush=True,
-        )
+        features, labels = common.evaluate_epoch(model, test, history, epoch, total / len(loader), began)
         if args.frames:
             node.plot.save_epoch_frame(features, labels, epoch + 1, out / "frames")
         checkpoint.save(epoch, history)
 
     model.eval()
-    features, scores, labels = common.predict(model, test)
-    metrics = {"run": name, "test_accuracy": node.metrics.accuracy(scores, labels), **node.metrics.feature_report(features, labels)}
-    node.plot.scatter_features(features, labels, out / "features.png", title=f"{name}: test features")
-    node.plot.training_curves(
-        {"train loss": [r["train_loss"] for r in history], "test accuracy": [r["test_accuracy"] for r in history]},
-        out / "curves.png",
-        title=name,
-    )
-    common.write_json(out / "metrics.json", {**metrics, "history": history, "args": vars(args)})
-    print(common.markdown_table([metrics], ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]))
-    return metrics
+    return common.final_report(model, test, out, name, history, args)
 
 
 if __name__ == "__main__":

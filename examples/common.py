@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,38 @@ def predict(forward, dataset, batch_size=1000):
             labels.append(node.asnumpy(t.value))
     labels = np.concatenate(labels)
     return np.concatenate(features), np.concatenate(scores), labels.argmax(axis=1) if labels.ndim == 2 else labels
+
+
+def evaluate_epoch(model, test, history, epoch, train_loss, began, batch_size=1000, **extra):
+    """Test accuracy and compactness after an epoch: appended to ``history``, printed, returned with the features."""
+    features, scores, labels = predict(model, test, batch_size)
+    record = {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "test_accuracy": node.metrics.accuracy(scores, labels),
+        "compactness": node.metrics.compactness(features, labels),
+        **extra,
+        "seconds": time.perf_counter() - began,
+    }
+    history.append(record)
+    print(
+        f"epoch {record['epoch']}: loss {record['train_loss']:.4f}, test accuracy {record['test_accuracy']:.4f}, "
+        f"tr(S_W)/tr(S_B) {record['compactness']:.4f} ({record['seconds']:.1f} s)",
+        flush=True,
+    )
+    return features, labels
+
+
+def final_report(model, test, out, name, history, args, batch_size=1000, title=None):
+    """Feature scatter, curves, metrics.json and a table for a trained model; returns the metrics."""
+    features, scores, labels = predict(model, test, batch_size)
+    metrics = {"run": name, "test_accuracy": node.metrics.accuracy(scores, labels), **node.metrics.feature_report(features, labels)}
+    node.plot.scatter_features(features, labels, out / "features.png", title=title or f"{name}: test features")
+    curves = {"train loss": [r["train_loss"] for r in history], "test accuracy": [r["test_accuracy"] for r in history]}
+    node.plot.training_curves(curves, out / "curves.png", title=name)
+    write_json(out / "metrics.json", {**metrics, "history": history, "args": vars(args)})
+    print(markdown_table([metrics], ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]))
+    return metrics
 
 
 def write_json(path, obj):
