@@ -53,7 +53,8 @@ class Images:
         return self.images[index].astype(np.float32), self.eye[self.labels[index]]
 
 
-def node_epoch_runner(images, labels, seed=0, device="cpu"):
+def node_training(seed=0, device="cpu"):
+    """The seed notebook's model, Center Loss and Adam in node; returns (model, step(x, t) -> loss)."""
     import node
     from center_loss_mnist import Classifier
 
@@ -61,15 +62,27 @@ def node_epoch_runner(images, labels, seed=0, device="cpu"):
     model = Classifier(node.layers.as_generator(seed))
     center = node.CenterLoss(10, 2, alpha=ALPHA, rng=seed)
     optimizer = node.Adam(model.parameters(), LR)
+
+    def step(x, t):
+        optimizer.zero_grad()
+        h, scores = model(x)
+        loss = scores.softmax_with_cross_entropy(t) + center(h, t)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return model, step
+
+
+def node_epoch_runner(images, labels, seed=0, device="cpu"):
+    import node
+
+    model, step = node_training(seed, device)
     loader = node.DataLoader(Images(images, labels), batch_size=BATCH, seed=seed)
 
     def epoch():
         for x, t in loader:
-            optimizer.zero_grad()
-            h, scores = model(x)
-            loss = scores.softmax_with_cross_entropy(t) + center(h, t)
-            loss.backward()
-            optimizer.step()
+            loss = step(x, t)
         return float(loss.value)
 
     return epoch, model

@@ -28,23 +28,16 @@ def live_nodes():
 
 def count_live_nodes(steps):
     import node
-    from center_loss_mnist import Classifier
+    from mlp_step import Images, node_training
 
     rng = np.random.default_rng(0)
-    model = Classifier(node.layers.as_generator(0))
-    center = node.CenterLoss(10, 2, alpha=0.01, rng=0)
-    optimizer = node.Adam(model.parameters(), 1e-3)
-    images = rng.integers(0, 256, (2048, 784)).astype(np.float32)
-    targets = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 2048)]
-    loader = node.DataLoader(node.ArrayDataset(images, targets), batch_size=128, seed=0)
+    _, train_step = node_training()
+    images, labels = rng.integers(0, 256, (2048, 28, 28), dtype=np.uint8), rng.integers(0, 10, 2048)
+    loader = node.DataLoader(Images(images, labels), batch_size=128, seed=0)
     counts, step = {}, 0
     while step < steps:
         for x, t in loader:
-            optimizer.zero_grad()
-            h, scores = model(x)
-            loss = scores.softmax_with_cross_entropy(t) + center(h, t)
-            loss.backward()
-            optimizer.step()
+            train_step(x, t)
             step += 1
             if step in (1, 10, 100, steps):
                 counts[step] = live_nodes()

@@ -150,32 +150,31 @@ class ScaleGrad(Function):
         return gy * self.factor
 
 
+def _binary(function_class, name, a, b):
+    """Coerce, check that the shapes broadcast, and apply a two-input elementwise Function."""
+    a, b = _pair(a, b)
+    _check_broadcast(name, a, b)
+    return function_class()(a, b)
+
+
 def add(a, b):
     """a + b, broadcasting."""
-    a, b = _pair(a, b)
-    _check_broadcast("add", a, b)
-    return Add()(a, b)
+    return _binary(Add, "add", a, b)
 
 
 def sub(a, b):
     """a - b, broadcasting."""
-    a, b = _pair(a, b)
-    _check_broadcast("sub", a, b)
-    return Sub()(a, b)
+    return _binary(Sub, "sub", a, b)
 
 
 def mul(a, b):
     """a * b elementwise, broadcasting."""
-    a, b = _pair(a, b)
-    _check_broadcast("mul", a, b)
-    return Mul()(a, b)
+    return _binary(Mul, "mul", a, b)
 
 
 def div(a, b):
     """a / b elementwise, broadcasting."""
-    a, b = _pair(a, b)
-    _check_broadcast("div", a, b)
-    return Div()(a, b)
+    return _binary(Div, "div", a, b)
 
 
 def scale_grad(x, factor):
@@ -192,9 +191,7 @@ def pow(a, b):
     """a ** b. A Python-number exponent is a constant; a Node exponent gets a gradient too."""
     if isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowConst(b)(a)
-    a, b = _pair(a, b)
-    _check_broadcast("pow", a, b)
-    return Pow()(a, b)
+    return _binary(Pow, "pow", a, b)
 
 
 def matmul(a, b):

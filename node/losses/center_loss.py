@@ -106,7 +106,32 @@ class CenterLoss(Layer):
         return f"num_classes={self.num_classes}, num_features={self.num_features}, alpha={self.alpha}, lambda_={self.lambda_}"
 
 
-class LearnableCenterLoss(Layer):
+class LearnableCenters(Layer):
+    """Base of the losses whose centers are a Parameter trained by their own optimizer.
+
+    Holds K centers of size D and how λ treats their gradient; subclasses write forward.
+    """
+
+    def __init__(self, num_classes, num_features, lambda_=1.0, scale_centers_by_lambda=False, rng=None, dtype=None):
+        self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
+        self.scale_centers_by_lambda = scale_centers_by_lambda
+        self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
+
+    def prepare(self, x, target):
+        """(features as a Node, labels on the centers' backend, centers as the gradient should see them)."""
+        name = type(self).__name__
+        labels = class_labels(target, self.num_classes, name, backend.get_array_module(self.centers.value))
+        x = check_features(x, labels, self.num_features, name)
+        return x, labels, _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)
+
+    def extra_repr(self):
+        return (
+            f"num_classes={self.num_classes}, num_features={self.num_features}, lambda_={self.lambda_}, "
+            f"scale_centers_by_lambda={self.scale_centers_by_lambda}"
+        )
+
+
+class LearnableCenterLoss(LearnableCenters):
     """Center Loss with the centers as a Parameter, trained by their own optimizer (seeds 001, 004).
 
     Args:
@@ -120,23 +145,10 @@ class LearnableCenterLoss(Layer):
     Give the centers to a separate optimizer, e.g. ``node.SGD(loss.parameters(), lr=0.5)``.
     """
 
-    def __init__(self, num_classes, num_features, lambda_=1.0, scale_centers_by_lambda=False, rng=None, dtype=None):
-        self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
-        self.scale_centers_by_lambda = scale_centers_by_lambda
-        self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
-
     def forward(self, x, target):
-        xp = backend.get_array_module(self.centers.value)
-        labels = class_labels(target, self.num_classes, "LearnableCenterLoss", xp)
-        x = check_features(x, labels, self.num_features, "LearnableCenterLoss")
-        diff = x - _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)[labels]
+        x, labels, centers = self.prepare(x, target)
+        diff = x - centers[labels]
         return (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
-
-    def extra_repr(self):
-        return (
-            f"num_classes={self.num_classes}, num_features={self.num_features}, lambda_={self.lambda_}, "
-            f"scale_centers_by_lambda={self.scale_centers_by_lambda}"
-        )
 
 
 def _centers_for_gradient(centers, lambda_, scale_by_lambda):

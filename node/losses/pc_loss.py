@@ -17,11 +17,10 @@ reduces to ‖c_j‖²; this module computes the ‖c_yᵢ - c_j‖² its descri
 """
 from .. import backend
 from ..core import Node
-from ..layers.layer import Layer, Parameter
-from .center_loss import _centers_for_gradient, check_features, class_labels, initial_centers
+from .center_loss import LearnableCenters
 
 
-class PCLoss(Layer):
+class PCLoss(LearnableCenters):
     """λ · PC, the quantity to subtract from the training loss.
 
     Args:
@@ -34,16 +33,12 @@ class PCLoss(Layer):
     def __init__(self, num_classes, num_features, lambda_=1e-4, scale_centers_by_lambda=False, rng=None, dtype=None):
         if num_classes < 2:
             raise ValueError("PCLoss needs at least two classes")
-        self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
-        self.scale_centers_by_lambda = scale_centers_by_lambda
-        self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
+        super().__init__(num_classes, num_features, lambda_, scale_centers_by_lambda, rng, dtype)
 
     def forward(self, x, target):
-        xp = backend.get_array_module(self.centers.value)
-        labels = class_labels(target, self.num_classes, "PCLoss", xp)
-        x = check_features(x, labels, self.num_features, "PCLoss")
+        x, labels, c = self.prepare(x, target)
+        xp = backend.get_array_module(c.value)
         b, k, d = x.shape[0], self.num_classes, self.num_features
-        c = _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)
         feature_to_center = ((x.reshape(b, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (B, K)
         center_to_center = ((c.reshape(k, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (K, K)
         own_center_to_center = center_to_center[labels]  # (B, K): ‖c_yᵢ - c_j‖²
@@ -51,6 +46,3 @@ class PCLoss(Layer):
         others[xp.arange(b), labels] = 0  # j ≠ yᵢ
         pc = ((feature_to_center + own_center_to_center) * Node(others, requires_grad=False)).sum()
         return pc * (self.lambda_ / (b * (k - 1)))
-
-    def extra_repr(self):
-        return f"num_classes={self.num_classes}, num_features={self.num_features}, lambda_={self.lambda_}"
