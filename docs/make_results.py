@@ -1,0 +1,121 @@
+"""Assemble docs/results.md from the output folders of the examples' full runs.
+
+    python docs/make_results.py RUNS_DIR
+
+RUNS_DIR holds one folder per run, named as in RUNS below (each written by the
+command listed there with --out RUNS_DIR/<name>). Figures are copied to
+docs/figures/; runs that are missing are listed as not run.
+"""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+DATA = "--data ../shared/data"
+
+# name -> (command, title)
+RUNS = {
+    "mlp_center": (f"python examples/center_loss_mnist.py {DATA} --frames", "MLP 784-256-2-10, softmax + Center Loss (α 0.01, λ 1)"),
+    "mlp_softmax": (f"python examples/center_loss_mnist.py {DATA} --frames --no-center", "MLP 784-256-2-10, softmax only"),
+    "compare_quick": (f"python examples/compare_losses.py {DATA}", "Seed 001 CNN, three losses, default quick setting"),
+    "compare_full": (f"python examples/compare_losses.py {DATA} --full", "Seed 001 CNN, three losses, the seed's 20 epochs"),
+    "convnet_center": (f"python examples/center_loss_convnet.py {DATA} --epochs 8", "LeNets++, NLL + Center Loss (paper form, α 0.5, λ 1)"),
+    "convnet_softmax": (f"python examples/center_loss_convnet.py {DATA} --epochs 8 --lambda 0", "LeNets++, NLL only"),
+    "soft_target": (f"python examples/soft_target_sigmoid.py {DATA}", "Sigmoid cross entropy: custom Function vs primitive ops"),
+}
+COLUMNS = ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]
+
+
+def table(rows, columns):
+    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows])
+
+
+def figure(runs, name, source, target, alt):
+    path = runs / name / source
+    if not path.is_file():
+        return f"(figure missing: {name}/{source})"
+    (DOCS / "figures").mkdir(exist_ok=True)
+    shutil.copyfile(path, DOCS / "figures" / target)
+    return f"![{alt}](figures/{target})"
+
+
+def load(runs, name):
+    path = runs / name / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def section(runs, name, body):
+    command, title = RUNS[name]
+    lines = [f"### {title}", "", "```bash", command, "```", ""]
+    return lines + (body if load(runs, name) is not None else ["Not run in this session.", ""])
+
+
+def main(runs):
+    runs = Path(runs)
+    out = ["# Results of the examples' full runs", ""]
+    out += [
+        "Each section gives the command (from the repository root, with `../shared/data` beside it),",
+        "the test-set numbers it printed and the figures it wrote. All runs are on the CPU: this",
+        "project's sessions so far had no GPU. tr(S_W)/tr(S_B) is within- over between-class scatter",
+        "of the 2-D test features (lower is tighter); see [center_loss.md](center_loss.md).",
+        "Produced by `python docs/make_results.py RUNS_DIR` from the runs' metrics.json files.",
+        "",
+        "## Seed 000: the notebook's MLP with Center Loss",
+        "",
+    ]
+    mlp = [load(runs, n) for n in ("mlp_center", "mlp_softmax")]
+    if all(mlp):
+        rows = [{k: m[k] for k in COLUMNS} for m in mlp]
+        out += [table(rows, COLUMNS), ""]
+        ratio = mlp[1]["compactness"] / mlp[0]["compactness"]
+        out += [f"Center Loss makes the classes {ratio:.1f}× tighter by tr(S_W)/tr(S_B).", ""]
+        last = mlp[0]["history"][-1]
+        out += [f"Training time: {sum(r['seconds'] for r in mlp[0]['history']):.0f} s for {last['epoch']} epochs (with Center Loss).", ""]
+    out += section(runs, "mlp_center", [
+        figure(runs, "mlp_center", "features.png", "mlp_center_features.png", "test features with center loss"), "",
+        figure(runs, "mlp_center", "curves.png", "mlp_center_curves.png", "loss and accuracy per epoch"), "",
+    ])
+    out += section(runs, "mlp_softmax", [
+        figure(runs, "mlp_softmax", "features.png", "mlp_softmax_features.png", "test features, softmax only"), "",
+    ])
+    out += ["## Seed 001: cross entropy, + Center Loss, + PC loss", ""]
+    for name in ("compare_quick", "compare_full"):
+        result = load(runs, name)
+        body = []
+        if result:
+            body = [table(result["runs"], COLUMNS), "", figure(runs, name, "features.png", f"{name}_features.png", "three feature panels"), ""]
+            args = result["args"]
+            body += [f"{args['epochs']} epochs, {args['limit'] or 60000} training images per run.", ""]
+        out += section(runs, name, body)
+    out += ["## Seeds 003/004: LeNets++ with Center Loss", ""]
+    for name in ("convnet_center", "convnet_softmax"):
+        result = load(runs, name)
+        body = []
+        if result:
+            rows = [{k: result[k] for k in COLUMNS}]
+            body = [table(rows, COLUMNS), "", "| epoch | train loss | test accuracy | tr(S_W)/tr(S_B) | seconds |", "|---|---|---|---|---|"]
+            body += [f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['compactness']:.4f} | {r['seconds']:.0f} |" for r in result["history"]]
+            body += ["", figure(runs, name, "features.png", f"{name}_features.png", "LeNets++ test features"), ""]
+        out += section(runs, name, body)
+    out += ["## Seed 002: sigmoid cross entropy, custom Function vs primitive ops", ""]
+    result = load(runs, "soft_target")
+    body = []
+    if result:
+        names = [r["loss"] for r in result["runs"]]
+        body = ["| epoch | " + " | ".join(f"{n}: train / test loss" for n in names) + " |", "|---|" + "---|" * len(names)]
+        for r in result["history"]:
+            body.append(f"| {r['epoch']} | " + " | ".join(f"{r[f'{n} train loss']:.4f} / {r[f'{n} test loss']:.4f}" for n in names) + " |")
+        body += ["", table(result["runs"], ["loss", "test_loss", "test_accuracy"]), ""]
+        body += [figure(runs, "soft_target", "curves.png", "soft_target_curves.png", "train and test loss of both versions"), ""]
+    out += section(runs, "soft_target", body)
+    (DOCS / "results.md").write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
+    print(f"wrote {DOCS / 'results.md'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
