@@ -4,7 +4,6 @@ Blocks run in order, one namespace per page, so a page reads as one session.
 A block whose first line is ``# needs real MNIST`` runs with NODE_DATA set to
 the real data, and is skipped without it.
 """
-import os
 import re
 import sys
 

@@ -13,6 +13,10 @@ Layout: the API is NCHW, as in PyTorch, but the work happens channels-last
 product's result (N·OH·OW, OC) already is NHWC, and the output is returned as
 an NCHW *view* of it. Elementwise ops keep that memory order, so the next
 convolution reads its input as NHWC without copying.
+
+For stride 1 and larger kernels, ``conv2d`` takes a second path with the same
+results, the spectral convolution of ``spectral.py``, which does fewer
+multiplications; ``algorithm=`` chooses.
 """
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
@@ -104,7 +108,6 @@ class Conv2d(Function):
         if self.inputs[2].requires_grad:
             gb = gy_rows.sum(axis=0)
         return gx, gW, gb
-
 
     def _input_gradient(self, gy, gy_rows, W, x_shape):
         """gx, channels-last. With stride 1 it is a convolution of gy with the flipped kernel:

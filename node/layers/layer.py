@@ -132,23 +132,19 @@ class Layer:
             KeyError: names missing from ``state`` or not in this layer, listed.
             ValueError: the first name whose shape differs, with both shapes.
         """
-        entries = {name: (owner, key, value) for name, owner, key, value in self._walk() if not isinstance(value, Layer)}
-        missing = sorted(set(entries) - set(state))
-        unexpected = sorted(set(state) - set(entries))
+        arrays = self.state_dict()
+        missing = sorted(set(arrays) - set(state))
+        unexpected = sorted(set(state) - set(arrays))
         if missing or unexpected:
             raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}, unexpected {unexpected}")
-        for name, (owner, key, value) in entries.items():
-            array = value.value if isinstance(value, Parameter) else value
-            incoming = state[name]
-            if tuple(incoming.shape) != array.shape:
+        for name, array in arrays.items():
+            if tuple(state[name].shape) != array.shape:
                 raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: '{name}' has shape {tuple(incoming.shape)} "
+                    f"{type(self).__name__}.load_state_dict: '{name}' has shape {tuple(state[name].shape)} "
                     f"in the checkpoint but {array.shape} in the model"
                 )
-        for name, (owner, key, value) in entries.items():
-            array = value.value if isinstance(value, Parameter) else value
-            xp = backend.get_array_module(array)
-            array[...] = backend.as_array(state[name], xp, dtype=array.dtype)
+        for name, array in arrays.items():  # in place: optimizers and views keep pointing at the same arrays
+            array[...] = backend.as_array(state[name], backend.get_array_module(array), dtype=array.dtype)
         return self
 
     def save(self, path):
