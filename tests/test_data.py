@@ -169,6 +169,16 @@ def test_real_mnist_matches_published_checksums(real_data):
     assert image.shape == (784,) and target.argmax() == 5  # the first training digit is a 5
 
 
+def test_real_fashion_mnist_matches_published_checksums(real_data):
+    folder = real_data / "fashion-mnist"
+    if not folder.is_dir():
+        pytest.skip("no fashion-mnist/ beside the real MNIST")
+    for name, digest in node.FashionMNIST.sha256.items():
+        assert sha256_of_content(folder / (name + ".gz")) == digest, name
+    test = node.FashionMNIST(training=False, root=real_data, one_hot=False)
+    assert len(test) == 10000 and sorted(set(test.labels.tolist())) == list(range(10))
+
+
 # ---- DataLoader -----------------------------------------------------------------------------
 def test_loader_batches_and_length(fake_mnist):
     data = node.MNIST(root=fake_mnist)
