@@ -67,3 +67,10 @@ def test_soft_target_sigmoid(tmp_path, data):
     custom, primitive = results
     assert custom["test_loss"] == pytest.approx(primitive["test_loss"], rel=1e-3)  # the seed's point: they train alike
     assert (tmp_path / "curves.png").is_file()
+
+
+def test_gpu_request_without_cupy_exits_with_the_reason(tmp_path, data):
+    if node.cupy_available():
+        pytest.skip("this machine has CuPy and a GPU")
+    with pytest.raises(SystemExit, match=r"--device gpu: .*CuPy"):
+        run("center_loss_mnist", "--data", data, "--limit", 100, "--epochs", 1, "--out", tmp_path, "--device", "gpu")
