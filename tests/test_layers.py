@@ -283,13 +283,15 @@ def test_spectral_and_im2col_convolutions_agree(xp, rng, shape, kernel, padding)
 
 
 def test_conv_algorithm_choice_and_errors(rng):
-    x = node.Node(rng.standard_normal((1, 8, 6, 6)))
-    W = node.Node(rng.standard_normal((8, 8, 3, 3)))
-    assert type(F.conv2d(x, W, padding=1).creator).__name__ == "SpectralConv2d"  # auto: stride 1, 8 channels
-    assert type(F.conv2d(x, W, stride=2, padding=1).creator).__name__ == "Conv2d"
+    x = node.Node(rng.standard_normal((1, 32, 10, 10)))
+    W = node.Node(rng.standard_normal((32, 32, 5, 5)))
+    assert type(F.conv2d(x, W, padding=2).creator).__name__ == "SpectralConv2d"  # auto: 5×5, 32 channels, small image
+    assert type(F.conv2d(x, W, stride=2, padding=2).creator).__name__ == "Conv2d"
+    small = node.Node(rng.standard_normal((32, 32, 3, 3)))
+    assert type(F.conv2d(x, small, padding=1).creator).__name__ == "Conv2d"  # 3×3: not enough to gain
     with pytest.raises(ValueError, match="spectral algorithm needs stride 1"):
         F.conv2d(x, W, stride=2, algorithm="spectral")
     with pytest.raises(ValueError, match="algorithm must be"):
         F.conv2d(x, W, algorithm="fft")
-    with pytest.raises(ValueError, match=r"weights of shape \(8, 8, 3, 3\) need 3 input channels"):
-        F.conv2d(node.Node(rng.standard_normal((1, 3, 6, 6))), W)
+    with pytest.raises(ValueError, match=r"weights of shape \(32, 32, 5, 5\) need 3 input channels"):
+        F.conv2d(node.Node(rng.standard_normal((1, 3, 10, 10))), W)

@@ -156,7 +156,7 @@ def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto"):
         raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col' or 'spectral', got {algorithm!r}")
     if algorithm == "spectral" and stride != 1:
         raise ValueError("conv2d: the spectral algorithm needs stride 1")
-    if algorithm == "spectral" or (algorithm == "auto" and spectral_pays_off(x.shape, W.shape, stride)):
+    if algorithm == "spectral" or (algorithm == "auto" and spectral_pays_off(x.shape, W.shape, stride, padding)):
         f = SpectralConv2d(padding)
     else:
         f = Conv2d(stride, padding)

@@ -162,14 +162,22 @@ class SpectralConv2d(Function):
         return (g @ self.dk_w).real.reshape(oc, c, kh, kw).astype(self.inputs[1].dtype)
 
 
-def spectral_pays_off(x_shape, w_shape, stride):
-    """Whether the spectral path beats im2col: stride 1, a kernel of 3 or more, and enough channels.
+def spectral_pays_off(x_shape, w_shape, stride, padding=0):
+    """Whether the spectral path should beat im2col for this layer, by counting multiply-adds.
 
-    The spectral path costs transforms of every input and output channel plus
-    one complex product per frequency and channel pair; im2col costs K²
-    products per pixel and channel pair. Measured on the conv nets of the
-    examples (benchmarks/conv_step.py), the transforms dominate below ~8 input channels.
+    Per output pixel, im2col does 2·K²·C·OC; the spectral path does about
+    4·C·OC for the per-frequency mixing plus about 8·S·(C + OC) for the DFT
+    products (S = H + 2·padding, the transform size), which grow with the image.
+    The spectral path also moves data between its stages, so it is chosen
+    only when it needs under half the arithmetic: for this project's conv nets
+    (5×5 kernels, 28×28 and smaller, 32+ channels) it needs 0.1-0.4 of it; a
+    first layer with one input channel, 3×3 kernels on 28×28 images or large
+    images stay with im2col.
     """
     c = x_shape[1]
     oc, _, kh, kw = w_shape
-    return stride == 1 and kh == kw and kh >= 3 and c >= 8 and oc >= 8
+    if stride != 1 or kh != kw or kh < 3:
+        return False
+    size = max(x_shape[2], x_shape[3]) + 2 * padding
+    spectral = 4 * c * oc + 8 * size * (c + oc)
+    return spectral < 0.5 * 2 * kh * kw * c * oc
