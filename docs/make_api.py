@@ -37,6 +37,10 @@ def summary(obj):
 
 
 def signature(name, obj):
+    if inspect.isclass(obj) and issubclass(obj, BaseException):
+        return f"exception {name}({obj.__mro__[1].__name__})"
+    if inspect.isclass(obj) and obj.__init__ is object.__init__:
+        return f"class {name}"  # no constructor arguments of its own
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
         sig = str(inspect.signature(target))
