@@ -88,7 +88,13 @@ def main(runs):
         if result:
             body = [table(result["runs"], COLUMNS), "", figure(runs, name, "features.png", f"{name}_features.png", "three feature panels"), ""]
             args = result["args"]
-            body += [f"{args['epochs']} epochs, {args['limit'] or 60000} training images per run.", ""]
+            body += [f"{args['epochs']} epochs, {args['limit'] or 60000} training images per run, SGD lr {args['lr']}, momentum 0.9.", ""]
+            if args["limit"]:
+                body += [
+                    "The quick setting uses lr 0.01 because the seed's 0.001 barely moves this network in",
+                    "600 steps; it shows the trend (Center Loss tightens the classes) more than final accuracies.",
+                    "",
+                ]
         out += section(runs, name, body)
     out += ["## Seeds 003/004: LeNets++ with Center Loss", ""]
     for name in ("convnet_center", "convnet_softmax"):
@@ -99,6 +105,12 @@ def main(runs):
             body = [table(rows, COLUMNS), "", "| epoch | train loss | test accuracy | tr(S_W)/tr(S_B) | seconds |", "|---|---|---|---|---|"]
             body += [f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['compactness']:.4f} | {r['seconds']:.0f} |" for r in result["history"]]
             body += ["", figure(runs, name, "features.png", f"{name}_features.png", "LeNets++ test features"), ""]
+            body += [
+                f"Published reproductions of LeNets++ on MNIST report 98.5–99.1% test accuracy; this run reaches "
+                f"{100 * result['test_accuracy']:.2f}% after {result['history'][-1]['epoch']} epochs on the CPU "
+                f"(about {sum(r['seconds'] for r in result['history']) / 60:.0f} minutes).",
+                "",
+            ]
         out += section(runs, name, body)
     out += ["## Seed 002: sigmoid cross entropy, custom Function vs primitive ops", ""]
     result = load(runs, "soft_target")
@@ -110,6 +122,20 @@ def main(runs):
             body.append(f"| {r['epoch']} | " + " | ".join(f"{r[f'{n} train loss']:.4f} / {r[f'{n} test loss']:.4f}" for n in names) + " |")
         body += ["", table(result["runs"], ["loss", "test_loss", "test_accuracy"]), ""]
         body += [figure(runs, "soft_target", "curves.png", "soft_target_curves.png", "train and test loss of both versions"), ""]
+        best = {n: min(result["history"], key=lambda r: r[f"{n} test loss"]) for n in names}
+        body += [
+            "The seed's point holds: the analytic backward trains like autograd through the primitive ops. "
+            "Both runs start from the same weights and see the same batches, and their curves stay together "
+            "until float rounding makes the trajectories drift apart (final test accuracy "
+            + " vs ".join(f"{100 * r['test_accuracy']:.2f}%" for r in result["runs"]) + ").",
+            "",
+            "The seed reports test loss 0.079 after 20 epochs with train loss 0.060. This MLP "
+            "(784-1000-1000-10, Adam, as Chainer's MNIST example that the seed builds on) fits the training "
+            "set faster and then overfits: its lowest test loss is "
+            + ", ".join(f"{best[n][f'{n} test loss']:.3f} ({n}, epoch {best[n]['epoch']})" for n in names)
+            + f", and {result['history'][-1][names[0] + ' train loss']:.3f} train loss by epoch 20.",
+            "",
+        ]
     out += section(runs, "soft_target", body)
     (DOCS / "results.md").write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
     print(f"wrote {DOCS / 'results.md'}")
