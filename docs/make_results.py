@@ -26,6 +26,12 @@ RUNS = {
 }
 # Runs that did not go straight through, said next to their numbers.
 NOTES = {
+    "compare_quick": "The PC run was retrained after `compare_losses.py` stopped dividing λ_PC out of the PC centers' "
+    "gradient (see the PC loss section of [center_loss.md](center_loss.md)); the other two runs were evaluated from "
+    "their final checkpoints with `--resume`, which does not change them.",
+    "compare_full": "As for the quick setting: the PC run was retrained after that change (the first attempt, with λ_PC "
+    "divided out, ran away to a training loss of -7e22 by epoch 8); the other two runs were evaluated from their "
+    "final checkpoints with `--resume`.",
     "convnet_softmax": "The session running this ended during epoch 8; the run was finished with `--resume` "
     "from its epoch-7 checkpoint (resuming continues training exactly: tests/test_optim.py::test_checkpoint_resume_is_exact). "
     "At 97.97% it falls short of the published 98.5–99.1%: its test accuracy still swings by a point "

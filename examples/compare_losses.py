@@ -15,6 +15,14 @@ the seed zeroes the centers' gradients *after* backward and right before their
 optimizer's step, so its centers never move; here they are trained. And its
 PC centers term reduces to ‖c_j‖² (see ``node.PCLoss``).
 
+The PC centers descend λ_pc·(-PC) like the network does, so their effective
+step is lr·λ_pc. The seed's code divides λ_pc back out of their gradient, but
+-PC has no minimum in the centers (pushing them apart lowers it without end):
+trained that way at lr 0.01 they run away exponentially (the seed's 20-epoch
+recipe: loss -590 after epoch 2, -7e22 after epoch 8). The seed never sees this
+because its centers never move. ``--pc-divide-lambda`` restores the seed's
+scaling.
+
 Defaults finish in minutes on two CPU cores: 3 epochs on 20,000 training
 images, tested on 2,000, with lr 0.01, since the seed's lr 0.001 barely moves
 this network in so few steps (600 steps: 13% accuracy at 0.001, 78% at 0.01).
@@ -64,8 +72,8 @@ def train_run(folder, title, options, args, train, test, out):
         center = node.LearnableCenterLoss(10, 2, lambda_=2 * args.lambda_center, scale_centers_by_lambda=True, rng=seed + 2)
         parts["center"], parts["center_optimizer"] = center, node.SGD(center.parameters(), lr=args.center_lr)
     if options["pc"]:
-        # Seed 001 divides λ_pc back out of the PC centers' gradient: scale_centers_by_lambda=False.
-        pc = node.PCLoss(10, 2, lambda_=args.lambda_pc, rng=seed + 3)
+        # Dividing λ_pc out (seed 001's code) lets the centers run away; see the module docstring.
+        pc = node.PCLoss(10, 2, lambda_=args.lambda_pc, scale_centers_by_lambda=not args.pc_divide_lambda, rng=seed + 3)
         parts["pc"], parts["pc_optimizer"] = pc, node.SGD(pc.parameters(), lr=args.pc_lr)
     optimizers = [part for name, part in parts.items() if name.endswith("optimizer")]
     run_dir = out / folder
@@ -108,6 +116,7 @@ def main(argv=None):
     p.add_argument("--center-lr", type=float, default=0.5)
     p.add_argument("--lambda-pc", type=float, default=1e-4)
     p.add_argument("--pc-lr", type=float, default=0.01)
+    p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as seed 001's code (they run away)")
     p.set_defaults(limit=20000)
     args = p.parse_args(argv)
     if args.full:

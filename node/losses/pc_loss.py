@@ -12,6 +12,11 @@ its own center. The centers have their own optimizer (SGD, lr 0.01 there).
 
 Seed 001 divides λ_pc back out of the centers' gradient by hand; here that is
 ``scale_centers_by_lambda=False`` (the default), as for ``LearnableCenterLoss``.
+Beware: unlike Center Loss, -PC has no minimum in the centers (moving them
+apart lowers it without end), so centers trained on the full-strength gradient
+run away exponentially unless their learning rate is tiny. Keeping λ in their
+gradient (``scale_centers_by_lambda=True``) makes their step lr·λ; that is what
+``examples/compare_losses.py`` does.
 (Seed 001's code builds the centers term from (mask·c - (1-mask)·c)², which
 reduces to ‖c_j‖²; this module computes the ‖c_yᵢ - c_j‖² its description states.)
 """
