@@ -15,8 +15,9 @@ the seed zeroes the centers' gradients *after* backward and right before their
 optimizer's step, so its centers never move; here they are trained. And its
 PC centers term reduces to ‖c_j‖² (see ``node.PCLoss``).
 
-The PC centers descend λ_pc·(-PC) like the network does, so their effective
-step is lr·λ_pc. The seed's code divides λ_pc back out of their gradient, but
+The PC centers descend λ_pc·(-PC) like the network does (``node.PCLoss``'s
+default), so their effective step is lr·λ_pc. The seed's code divides λ_pc
+back out of their gradient, but
 -PC has no minimum in the centers (pushing them apart lowers it without end):
 trained that way at lr 0.01 they run away exponentially (the seed's 20-epoch
 recipe: loss -590 after epoch 2, -7e22 after epoch 8). The seed never sees this
@@ -72,7 +73,6 @@ def train_run(folder, title, options, args, train, test, out):
         center = node.LearnableCenterLoss(10, 2, lambda_=2 * args.lambda_center, scale_centers_by_lambda=True, rng=seed + 2)
         parts["center"], parts["center_optimizer"] = center, node.SGD(center.parameters(), lr=args.center_lr)
     if options["pc"]:
-        # Dividing λ_pc out (seed 001's code) lets the centers run away; see the module docstring.
         pc = node.PCLoss(10, 2, lambda_=args.lambda_pc, scale_centers_by_lambda=not args.pc_divide_lambda, rng=seed + 3)
         parts["pc"], parts["pc_optimizer"] = pc, node.SGD(pc.parameters(), lr=args.pc_lr)
     optimizers = [part for name, part in parts.items() if name.endswith("optimizer")]

@@ -162,12 +162,12 @@ def pc_reference(x, y, c, lam):
 
 def test_pc_loss_value_and_gradients(xp, rng):
     x, y = rng.standard_normal((5, 2)), rng.integers(0, 4, 5)
-    loss = node.PCLoss(4, 2, lambda_=0.5, scale_centers_by_lambda=True, rng=0, dtype="float64").to(node.get_backend())
+    loss = node.PCLoss(4, 2, lambda_=0.5, rng=0, dtype="float64").to(node.get_backend())  # λ scales the centers' gradient
     value = loss(node.Node(xp.asarray(x)), xp.asarray(y))
     assert float(value.value) == pytest.approx(pc_reference(x, y, centers_of(loss), 0.5), rel=1e-12)
     gradcheck_layer(loss, xp.asarray(x), xp.asarray(y))
 
-    divided = node.PCLoss(4, 2, lambda_=0.5, rng=0, dtype="float64").to(node.get_backend())
+    divided = node.PCLoss(4, 2, lambda_=0.5, scale_centers_by_lambda=False, rng=0, dtype="float64").to(node.get_backend())
     for l in (loss, divided):
         l.centers.grad = None
         (-l(node.Node(xp.asarray(x)), xp.asarray(y))).backward()  # subtracted, as in training

@@ -10,15 +10,14 @@ small weight (seed 001: ``xent + λ_c·center - λ_pc·pc`` with λ_pc = 1e-4), 
 features and centers are pushed apart while Center Loss pulls each feature to
 its own center. The centers have their own optimizer (SGD, lr 0.01 there).
 
-Seed 001 divides λ_pc back out of the centers' gradient by hand; here that is
-``scale_centers_by_lambda=False`` (the default), as for ``LearnableCenterLoss``.
-Beware: unlike Center Loss, -PC has no minimum in the centers (moving them
-apart lowers it without end), so centers trained on the full-strength gradient
-run away exponentially unless their learning rate is tiny. Keeping λ in their
-gradient (``scale_centers_by_lambda=True``) makes their step lr·λ; that is what
-``examples/compare_losses.py`` does.
 (Seed 001's code builds the centers term from (mask·c - (1-mask)·c)², which
 reduces to ‖c_j‖²; this module computes the ‖c_yᵢ - c_j‖² its description states.)
+
+Unlike Center Loss, -PC has no minimum in the centers: moving them apart
+lowers it without end. So by default λ stays in the centers' gradient
+(``scale_centers_by_lambda=True``) and they step at lr·λ. Seed 001's code
+divides λ back out (``scale_centers_by_lambda=False``); centers trained that
+way at lr 0.01 run away exponentially.
 """
 from .. import backend
 from ..core import Node
@@ -31,11 +30,11 @@ class PCLoss(LearnableCenters):
     Args:
         num_classes, num_features: K centers of size D (K >= 2).
         lambda_: λ, the weight (seed 001: 1e-4).
-        scale_centers_by_lambda: False (default) divides λ out of the centers' gradient.
+        scale_centers_by_lambda: True (default) keeps λ in the centers' gradient; False divides it out, as seed 001.
         rng: seeds the centers' initialisation.
     """
 
-    def __init__(self, num_classes, num_features, lambda_=1e-4, scale_centers_by_lambda=False, rng=None, dtype=None):
+    def __init__(self, num_classes, num_features, lambda_=1e-4, scale_centers_by_lambda=True, rng=None, dtype=None):
         if num_classes < 2:
             raise ValueError("PCLoss needs at least two classes")
         super().__init__(num_classes, num_features, lambda_, scale_centers_by_lambda, rng, dtype)
