@@ -109,6 +109,17 @@ def asnumpy(x):
     return np.asarray(x)
 
 
+def is_shared_view(a):
+    """True for a view whose elements share memory (a broadcast view), which must not be written into.
+
+    NumPy marks such views read-only; CuPy has no read-only arrays (its ``flags``
+    has no ``writeable``), so there a stride-0 axis is what gives them away.
+    """
+    if isinstance(a, np.ndarray):
+        return not a.flags.writeable
+    return 0 in a.strides
+
+
 def to_backend(x, name):
     """Move an array to the named backend ('numpy' or 'cupy')."""
     if canonical_name(name) == "cupy":
@@ -127,7 +138,7 @@ def as_array(x, xp=None, dtype=None):
     if isinstance(x, xp.ndarray):
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
     if is_array(x) or isinstance(x, np.generic):  # array of the other backend, or a NumPy scalar
-        out = xp.asarray(x) if xp is np else xp.asarray(asnumpy(x))
+        out = asnumpy(x) if xp is np else xp.asarray(x)
     else:  # Python data
         out = np.asarray(x)
         if out.dtype == np.float64 or isinstance(x, (int, float)) and not isinstance(x, bool):

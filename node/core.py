@@ -432,8 +432,8 @@ def _run_backward(root, grad, retain_graph, retain_grad):
                 gx = gx.astype(value.dtype)
             creator = x.creator
             if x.grad is None:
-                if creator is None and not gx.flags.writeable:
-                    gx = gx.copy()  # broadcast views are read-only; a leaf's grad should be a real array
+                if creator is None and backend.is_shared_view(gx):
+                    gx = gx.copy()  # a leaf's grad should be an array of its own, not a broadcast view
                 x.grad = gx
             else:
                 x.grad = x.grad + gx
