@@ -84,7 +84,7 @@ def main(argv=None):
         model.train()
         if center is not None:
             center.train()
-        total = 0.0
+        running = node.metrics.RunningMean()  # summed on the device: no sync per step
         for x, t in common.batches(loader, f"epoch {epoch + 1}/{args.epochs}"):
             for opt in optimizers:
                 opt.zero_grad()
@@ -95,11 +95,11 @@ def main(argv=None):
             loss.backward()
             for opt in optimizers:
                 opt.step()
-            total += float(loss.value)
+            running.add(loss)
         scheduler.step()
         model.eval()
         lr = scheduler.get_last_lr()[0]
-        features, labels = common.evaluate_epoch(model, test, history, epoch, total / len(loader), began, batch_size=500, lr=lr)
+        features, labels = common.evaluate_epoch(model, test, history, epoch, running.value(), began, batch_size=500, lr=lr)
         node.plot.save_epoch_frame(features, labels, epoch + 1, out / "frames")
         checkpoint.save(epoch, history)
 

@@ -57,7 +57,7 @@ def main(argv=None):
     for epoch in range(start, args.epochs):
         began = time.perf_counter()
         model.train()
-        total = 0.0
+        running = node.metrics.RunningMean()  # summed on the device: no sync per step
         for x, t in common.batches(loader, f"epoch {epoch + 1}/{args.epochs}"):
             optimizer.zero_grad()
             h, scores = model(x)
@@ -66,9 +66,9 @@ def main(argv=None):
                 loss = loss + center(h, t)
             loss.backward()
             optimizer.step()
-            total += float(loss.value)
+            running.add(loss)
         model.eval()
-        features, labels = common.evaluate_epoch(model, test, history, epoch, total / len(loader), began)
+        features, labels = common.evaluate_epoch(model, test, history, epoch, running.value(), began)
         if args.frames:
             node.plot.save_epoch_frame(features, labels, epoch + 1, out / "frames")
         checkpoint.save(epoch, history)

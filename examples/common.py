@@ -64,6 +64,8 @@ def datasets(args, dataset_class=node.MNIST, **options):
         test = dataset_class(training=False, root=root, **options)
     except FileNotFoundError as exc:
         sys.exit(str(exc))
+    if args.device == "gpu":  # images stay on the GPU as uint8; batches are gathered and converted there
+        train, test = train.to("gpu"), test.to("gpu")
     if args.limit:
         train = node.Subset(train, np.arange(min(args.limit, len(train))))
         test = node.Subset(test, np.arange(min(args.limit, len(test))))
@@ -112,11 +114,12 @@ def predict(forward, dataset, batch_size=1000):
     with node.no_grad():
         for x, t in node.DataLoader(dataset, batch_size=batch_size, shuffle=False):
             h, s = forward(x)
-            features.append(node.asnumpy(h.value))
-            scores.append(node.asnumpy(s.value))
-            labels.append(node.asnumpy(t.value))
-    labels = np.concatenate(labels)
-    return np.concatenate(features), np.concatenate(scores), labels.argmax(axis=1) if labels.ndim == 2 else labels
+            features.append(h.value)
+            scores.append(s.value)
+            labels.append(t.value)
+    xp = node.get_array_module(features[0])  # joined where they are, then copied to the host once each
+    features, scores, labels = (node.asnumpy(xp.concatenate(parts)) for parts in (features, scores, labels))
+    return features, scores, labels.argmax(axis=1) if labels.ndim == 2 else labels
 
 
 def evaluate_epoch(model, test, history, epoch, train_loss, began, batch_size=1000, **extra):

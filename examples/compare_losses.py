@@ -84,7 +84,7 @@ def train_run(folder, title, options, args, train, test, out):
     for epoch in range(start, args.epochs):
         began = time.perf_counter()
         model.train()
-        total = 0.0
+        running = node.metrics.RunningMean()  # summed on the device: no sync per step
         for x, t in common.batches(loader, f"{title} {epoch + 1}/{args.epochs}"):
             for opt in optimizers:
                 opt.zero_grad()
@@ -97,8 +97,8 @@ def train_run(folder, title, options, args, train, test, out):
             loss.backward()
             for opt in optimizers:
                 opt.step()
-            total += float(loss.value)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(loader), "seconds": time.perf_counter() - began})
+            running.add(loss)
+        history.append({"epoch": epoch + 1, "train_loss": running.value(), "seconds": time.perf_counter() - began})
         print(f"{title}: epoch {epoch + 1}, loss {history[-1]['train_loss']:.4f} ({history[-1]['seconds']:.0f} s)", flush=True)
         checkpoint.save(epoch, history)
 

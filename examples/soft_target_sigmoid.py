@@ -79,14 +79,14 @@ def main(argv=None):
         for name, run in runs.items():
             began = time.perf_counter()
             model, optimizer, loss_fn = run["model"], run["optimizer"], LOSSES[name]
-            total = 0.0
+            running = node.metrics.RunningMean()  # summed on the device: no sync per step
             for x, t in common.batches(run["loader"], f"{name} {epoch + 1}/{args.epochs}"):
                 optimizer.zero_grad()
                 loss = loss_fn(model(x), t)
                 loss.backward()
                 optimizer.step()
-                total += float(loss.value)
-            record[f"{name} train loss"] = total / len(run["loader"])
+                running.add(loss)
+            record[f"{name} train loss"] = running.value()
             record[f"{name} test loss"], record[f"{name} test accuracy"] = evaluate(model, loss_fn, test)
             record[f"{name} seconds"] = time.perf_counter() - began
         history.append(record)

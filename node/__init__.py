@@ -3,7 +3,7 @@
 The package reads in dependency order:
 
     config       settings: graph recording on/off (no_grad), default dtype
-    backend      NumPy or CuPy: get_array_module, asnumpy, scatter_add
+    backend      NumPy or CuPy: get_array_module, asnumpy, scatter_add, fused kernels
     core         Node, Function and the backward walk
     functions    every differentiable op (arithmetic ... conv2d, losses)
     gradient_check   gradcheck against finite differences
@@ -19,6 +19,7 @@ The package reads in dependency order:
 from . import functions, metrics, plot
 from .backend import (
     BackendError,
+    DeviceError,
     asnumpy,
     cupy_available,
     get_array_module,
@@ -62,7 +63,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Adam", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
-    "Config", "Conv2d", "DataLoader", "Dataset", "Dropout", "FashionMNIST", "Flatten", "Function",
+    "Config", "Conv2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",

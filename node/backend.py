@@ -5,6 +5,7 @@ NumPy is always there. CuPy is imported only when asked for (``set_backend("cupy
 asks this one for the array module of its data (``get_array_module``) instead
 of calling ``np.`` functions on arrays that may live on the GPU.
 """
+import functools
 import math
 
 import numpy as np
@@ -23,6 +24,10 @@ INSTALL_HINT = (
 
 class BackendError(RuntimeError):
     """The requested array backend cannot be used on this machine."""
+
+
+class DeviceError(RuntimeError):
+    """Arrays on different devices (CPU and GPU) were combined in one operation."""
 
 
 def _load_cupy():
@@ -94,6 +99,28 @@ def get_array_module(*arrays):
         if isinstance(a, _cupy.ndarray):
             return _cupy
     return np
+
+
+def device_name(x):
+    """'GPU (cupy)' or 'CPU (numpy)': where an array or Node lives, for error messages."""
+    return "GPU (cupy)" if get_array_module(x) is not np else "CPU (numpy)"
+
+
+def check_same_device(what, **arrays):
+    """Raise DeviceError naming ``what`` and each argument's device when they are not all on one device.
+
+    Args:
+        what: the operation or layer, e.g. ``"CenterLoss"``.
+        **arrays: the arrays or Nodes by the names the message should use.
+    """
+    kinds = {name: get_array_module(a) for name, a in arrays.items() if a is not None}
+    if len(set(kinds.values())) > 1:
+        where = ", ".join(f"{name} on the {device_name(arrays[name])}" for name in kinds)
+        raise DeviceError(
+            f"{what}: expected all arrays on the same device, got {where}. Move them to one device first: "
+            f"model.to('gpu') / loss.to('gpu') for layers and losses, node_.to('gpu') for Nodes, "
+            f"dataset.to('gpu') for datasets (or 'cpu' for all)."
+        )
 
 
 def is_array(x):
@@ -231,12 +258,41 @@ def scatter_add(target, indices, values):
     """``target[indices] += values`` in place, adding repeated indices up.
 
     NumPy's ``a[i] += v`` keeps only one write per repeated index; ``np.add.at``
-    (CuPy: ``cupyx.scatter_add``) accumulates all of them.
+    (CuPy: ``cupyx.scatter_add``) accumulates all of them. CuPy's atomic adds
+    have no complex type, so complex targets get their real and imaginary
+    parts added separately.
     """
     if isinstance(target, np.ndarray):
         np.add.at(target, indices, values)
-    else:
-        import cupyx
+        return target
+    import cupyx
 
+    if target.dtype.kind == "c":
+        values = values if is_array(values) else _cupy.asarray(values, dtype=target.dtype)
+        cupyx.scatter_add(target.real, indices, values.real)
+        cupyx.scatter_add(target.imag, indices, values.imag)
+    else:
         cupyx.scatter_add(target, indices, values)
     return target
+
+
+def fused(function):
+    """``function`` as one CuPy kernel (``cupy.fuse``) when called on CuPy arrays; as written on NumPy arrays.
+
+    Elementwise updates such as an optimizer's step are a dozen small kernels
+    when run op by op on a GPU; fused they are one. Write ``function`` with
+    Python operators only (``+ - * / **`` and in-place ``+= -= *=`` on its
+    array arguments), so that the same body runs on NumPy too.
+    """
+    kernel = None
+
+    @functools.wraps(function)
+    def call(*args):
+        nonlocal kernel
+        if _cupy is None:  # CuPy never loaded: nothing can be on a GPU
+            return function(*args)
+        if kernel is None:
+            kernel = _cupy.fuse(function)
+        return kernel(*args)  # cupy.fuse runs the plain function when no argument is a CuPy array
+
+    return call

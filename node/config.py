@@ -15,10 +15,15 @@ class Config:
         enable_backprop: when False, functions record no graph (inference).
         default_dtype: dtype given to Python numbers and lists turned into
             arrays. Arrays that already have a float dtype keep it.
+        check_device_labels: range-check integer labels that are already on
+            the GPU in every loss call. Off by default: reading them back makes
+            each training step wait for the device. Labels on the host are
+            always checked (for free), before they are uploaded.
     """
 
     enable_backprop = True
     default_dtype = np.dtype(np.float32)
+    check_device_labels = False
 
 
 @contextlib.contextmanager

@@ -311,7 +311,12 @@ class Function:
                     generation = x.generation
             nodes.append(x)
             values.append(x.value)
-        ys = self.forward(*values)
+        try:
+            ys = self.forward(*values)
+        except (TypeError, ValueError):
+            # CuPy refuses NumPy operands with a TypeError that names neither device: say which.
+            backend.check_same_device(type(self).__name__, **{f"input {i}": v for i, v in enumerate(values)})
+            raise
         record = record and Config.enable_backprop
         single = type(ys) is not tuple
         outputs = [_output_node(ys, record)] if single else [_output_node(y, record) for y in ys]

@@ -11,6 +11,9 @@ backend, copy them to the host, and compute in float64.
   In [-1, 1]; higher is better separated.
 * ``center_separation``: the smallest distance between two class means over
   the mean distance of a point to its class mean. Higher is better separated.
+
+``RunningMean`` is for the training loop instead: it averages per-step values
+(the loss) where they are, so a step on the GPU never waits to read one back.
 """
 import numpy as np
 
@@ -38,6 +41,41 @@ def accuracy(scores, labels):
     if s.ndim != 2 or len(s) != len(y):
         raise ValueError(f"accuracy: expected scores (N, C) and N labels, got {s.shape} and {y.shape}")
     return float((s.argmax(axis=1) == y).mean())
+
+
+class RunningMean:
+    """The mean of values added step by step, summed on their own device and read back once.
+
+    ``float(loss.value)`` in a GPU training loop makes every step wait until the
+    device has computed the loss. Adding the 0-d loss array here queues one
+    more addition on the device instead; ``value()`` reads the total once::
+
+        running = node.metrics.RunningMean()
+        for x, t in loader:
+            ...
+            running.add(loss)          # no device sync
+        print(running.value())         # one sync per epoch
+
+    Args of ``add``: a Node, array or number, and its ``weight`` (e.g. the batch
+    size, for a mean over samples rather than over steps).
+    """
+
+    def __init__(self):
+        self.total = None
+        self.weight = 0.0
+
+    def add(self, value, weight=1):
+        value = getattr(value, "value", value)
+        if weight != 1:
+            value = value * weight
+        self.total = value if self.total is None else self.total + value
+        self.weight += weight
+
+    def value(self):
+        """The mean so far (a Python float), or NaN before the first ``add``."""
+        if self.total is None:
+            return float("nan")
+        return float(backend.asnumpy(self.total)) / self.weight
 
 
 def class_means(features, labels):

@@ -1,4 +1,6 @@
 """Bad input gets a clear error naming the problem, raised at the boundary."""
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -28,14 +30,34 @@ def test_non_scalar_backward_without_gradient(xp):
         y.backward(xp.ones(2))
 
 
-def test_labels_out_of_range(xp):
+@pytest.mark.parametrize("labels_on", ["host", "device"])
+def test_labels_out_of_range(xp, labels_on):
+    """Host labels are always range-checked; labels already on the GPU when check_device_labels is on."""
     logits = node.Node(xp.zeros((3, 10)))
-    with pytest.raises(ValueError, match="label 12 is out of range for 10 classes"):
-        logits.softmax_with_cross_entropy(xp.asarray([1, 12, 3]))
-    with pytest.raises(ValueError, match="label -1 is out of range"):
-        logits.softmax_with_cross_entropy(xp.asarray([1, -1, 3]))
-    with pytest.raises(ValueError, match=r"integer labels must have shape \(3,\)"):
-        logits.softmax_with_cross_entropy(xp.asarray([1, 2]))
+    put = np.asarray if labels_on == "host" else xp.asarray
+    checks = node.using_config("check_device_labels", True) if labels_on == "device" else contextlib.nullcontext()
+    with checks:
+        for loss in (logits.softmax_with_cross_entropy, lambda t: node.functions.nll_loss(logits, t)):
+            with pytest.raises(ValueError, match="label 12 is out of range for 10 classes"):
+                loss(put([1, 12, 3]))
+            with pytest.raises(ValueError, match="label -1 is out of range"):
+                loss(put([1, -1, 3]))
+        with pytest.raises(ValueError, match="CenterLoss: label 10 is out of range for 10 classes"):
+            node.CenterLoss(10, 2)(xp.zeros((3, 2)), put([1, 10, 3]))
+        with pytest.raises(ValueError, match=r"integer labels must have shape \(3,\)"):
+            logits.softmax_with_cross_entropy(put([1, 2]))
+
+
+def test_device_labels_are_not_read_back_by_default(xp):
+    """Without check_device_labels a loss never reads device labels back (that would wait on the GPU)."""
+    if xp is np:
+        pytest.skip("host labels are always checked")
+    import cupyx
+
+    logits = node.Node(xp.zeros((3, 10)))
+    with cupyx.allow_synchronize(False):  # raises at any device sync
+        logits.softmax_with_cross_entropy(xp.asarray([1, 2, 3]))
+        node.CenterLoss(10, 2)(logits[:, :2], xp.asarray([1, 2, 3]))
 
 
 def test_one_hot_of_wrong_shape(xp):

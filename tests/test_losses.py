@@ -101,7 +101,7 @@ def test_matches_the_seed_notebook_center_loss():
 def test_center_loss_checks_its_inputs(xp):
     loss = node.CenterLoss(3, 2, rng=0)
     with pytest.raises(ValueError, match="label 3 is out of range for 3 classes"):
-        loss(node.Node(xp.zeros((2, 2))), xp.asarray([0, 3]))
+        loss(node.Node(xp.zeros((2, 2))), np.asarray([0, 3]))  # device labels: see test_errors.py
     with pytest.raises(ValueError, match=r"features must have shape \(M, 2\), got \(2, 5\)"):
         loss(node.Node(xp.zeros((2, 5))), xp.asarray([0, 1]))
     with pytest.raises(ValueError, match="2 features but 3 labels"):

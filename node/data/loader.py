@@ -12,6 +12,11 @@ class DataLoader:
     backend. With ``shuffle`` the order is redrawn at every epoch (every
     ``iter()``) from the loader's own seeded generator.
 
+    On the GPU, give it a dataset that lives there (``dataset.to("gpu")``): the
+    epoch's order is uploaded once and each batch is gathered on the device, so
+    a training step copies nothing from the host. A dataset on the CPU works
+    too, at the price of uploading every batch.
+
     Args:
         dataset: a Dataset. With ``batch_indexing`` it is indexed once per batch
             with an integer array; otherwise samples are fetched one by one and stacked.
@@ -38,19 +43,26 @@ class DataLoader:
     def __iter__(self):
         n = len(self.dataset)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        batch_indexing = getattr(self.dataset, "batch_indexing", False)
+        if batch_indexing:  # one upload per epoch for a dataset on the GPU, none per batch
+            order = backend.to_backend(order, getattr(self.dataset, "backend", "numpy"))
         xp_name = backend.get_backend()
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            batch = self._fetch(order[start : start + self.batch_size])
+            indices = order[start : start + self.batch_size]
+            batch = self.dataset[indices] if batch_indexing else self._stack(indices)
+            batch = batch if isinstance(batch, tuple) else (batch,)
             yield tuple(Node(backend.to_backend(a, xp_name), requires_grad=False) for a in batch)
 
-    def _fetch(self, indices):
-        if getattr(self.dataset, "batch_indexing", False):
-            batch = self.dataset[indices]
-        else:
-            samples = [self.dataset[int(i)] for i in indices]
-            samples = [s if isinstance(s, tuple) else (s,) for s in samples]
-            batch = tuple(np.stack([np.asarray(s[k]) for s in samples]) for k in range(len(samples[0])))
-        return batch if isinstance(batch, tuple) else (batch,)
+    def _stack(self, indices):
+        """One batch from a dataset that gives one sample at a time (on either device)."""
+        samples = [self.dataset[int(i)] for i in indices]
+        samples = [s if isinstance(s, tuple) else (s,) for s in samples]
+        columns = []
+        for k in range(len(samples[0])):
+            column = [s[k] for s in samples]
+            xp = backend.get_array_module(*column)
+            columns.append(xp.stack([xp.asarray(v) for v in column]))
+        return tuple(columns)
 
     def state_dict(self):
         """The shuffling generator's state, so a resumed run draws the same orders."""

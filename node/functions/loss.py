@@ -4,7 +4,10 @@ sigmoid cross entropy with soft targets. Each returns a 0-d Node (mean over the 
 Targets are checked here, at the boundary, so a wrong label gives an error that
 names it instead of an IndexError from inside NumPy.
 """
+import numpy as np
+
 from ..backend import get_array_module, to_backend
+from ..config import Config
 from ..core import Function, Node, as_node
 from .activation import log_softmax_array
 
@@ -106,6 +109,22 @@ class SigmoidCrossEntropy(Function):
         return gx, gt
 
 
+def check_label_range(labels, num_classes, name):
+    """Raise ValueError naming the first label outside 0..num_classes-1.
+
+    Labels on the host are always checked. Labels already on the GPU are
+    checked only with ``Config.check_device_labels``: reading them back would
+    make every training step wait for the device. Data that reaches the GPU
+    through node's datasets and DataLoader was checked on the host on its way.
+    """
+    if not len(labels) or (get_array_module(labels) is not np and not Config.check_device_labels):
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name}: label {bad} is out of range for {num_classes} classes (labels must be in 0..{num_classes - 1})")
+
+
 def _same_backend(t, x):
     """Targets often arrive as NumPy arrays; put them where the scores live."""
     xp = get_array_module(x.value)
@@ -117,25 +136,21 @@ def _same_backend(t, x):
 def _targets(x, t, name):
     """Check logits (N, C) against integer labels (N,) or one-hot rows (N, C)."""
     x = as_node(x)
-    t = _same_backend(as_node(t), x)
+    t = as_node(t)
     if x.ndim != 2:
         raise ValueError(f"{name}: expected scores of shape (batch, classes), got {x.shape}")
     n, c = x.shape
     if t.dtype.kind in "iu":
         if t.shape != (n,):
             raise ValueError(f"{name}: integer labels must have shape ({n},) to match scores {x.shape}, got {t.shape}")
-        if n:
-            low, high = int(t.value.min()), int(t.value.max())
-            if low < 0 or high >= c:
-                bad = low if low < 0 else high
-                raise ValueError(f"{name}: label {bad} is out of range for {c} classes (labels must be in 0..{c - 1})")
+        check_label_range(t.value, c, name)  # before any upload, where the check costs nothing
     elif t.dtype.kind == "f":
         if t.shape != (n, c):
             hint = " (integer labels need an integer dtype)" if t.shape == (n,) else ""
             raise ValueError(f"{name}: one-hot target of shape {t.shape} does not match scores of shape {x.shape}{hint}")
     else:
         raise TypeError(f"{name}: target must hold integer labels or float one-hot rows, got dtype {t.dtype}")
-    return x, t
+    return x, _same_backend(t, x)
 
 
 def mean_squared_error(x, t):

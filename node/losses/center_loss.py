@@ -23,34 +23,41 @@ They differ in how the centers move:
   λ is divided back out of the centers' gradient, so their step depends on
   their optimizer's learning rate alone — as in the paper's form.
 """
+import numpy as np
+
 from .. import backend
 from ..config import get_default_dtype, is_grad_enabled
 from ..core import Node, as_node
 from ..functions import scale_grad
+from ..functions.loss import check_label_range
 from ..layers.init import as_generator
 from ..layers.layer import Layer, Parameter
 
 
 def class_labels(target, num_classes, name, xp):
-    """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), range-checked."""
+    """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), range-checked.
+
+    Labels are checked where they are (see ``check_label_range``), then moved to
+    the centers' device. One-hot rows need no check: argmax is always in range.
+    """
     t = target.value if isinstance(target, Node) else target
-    t = backend.as_array(t, xp)
+    if not backend.is_array(t):
+        t = backend.as_array(t, np)
     if t.ndim == 2 and t.dtype.kind == "f":
         if t.shape[1] != num_classes:
             raise ValueError(f"{name}: one-hot target of shape {t.shape} does not have {num_classes} classes")
         t = t.argmax(axis=1)
-    if t.ndim != 1 or t.dtype.kind not in "iu":
+    elif t.ndim != 1 or t.dtype.kind not in "iu":
         raise ValueError(f"{name}: target must be integer labels (M,) or one-hot rows (M, {num_classes}), got {t.dtype} {t.shape}")
-    if len(t):
-        low, high = int(t.min()), int(t.max())
-        if low < 0 or high >= num_classes:
-            raise ValueError(f"{name}: label {low if low < 0 else high} is out of range for {num_classes} classes")
-    return t
+    else:
+        check_label_range(t, num_classes, name)
+    return backend.as_array(t, xp)
 
 
-def check_features(x, labels, num_features, name):
-    """Features as a Node of shape (M, D), one per label."""
+def check_features(x, labels, num_features, name, centers):
+    """Features as a Node of shape (M, D), one per label, on the centers' device."""
     x = as_node(x)
+    backend.check_same_device(name, features=x, centers=centers)
     if x.ndim != 2 or x.shape[1] != num_features:
         raise ValueError(f"{name}: features must have shape (M, {num_features}), got {x.shape}")
     if len(labels) != x.shape[0]:
@@ -87,7 +94,7 @@ class CenterLoss(Layer):
     def forward(self, x, target):
         xp = backend.get_array_module(self.centers)
         labels = class_labels(target, self.num_classes, "CenterLoss", xp)
-        x = check_features(x, labels, self.num_features, "CenterLoss")
+        x = check_features(x, labels, self.num_features, "CenterLoss", self.centers)
         diff = x - Node(self.centers[labels], requires_grad=False)  # indexing copies: old centers
         loss = (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
         if self.training and is_grad_enabled():
@@ -97,13 +104,23 @@ class CenterLoss(Layer):
     def update_centers(self, x, labels):
         """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add."""
         xp = backend.get_array_module(self.centers)
-        delta = xp.zeros_like(self.centers)
-        backend.scatter_add(delta, labels, self.centers[labels] - x.astype(self.centers.dtype, copy=False))
-        counts = xp.bincount(labels, minlength=self.num_classes).astype(self.centers.dtype)
-        self.centers -= self.alpha * delta / (1 + counts)[:, None]
+        # One scatter-add sums both Σ(c_j - xᵢ) (columns :D) and the counts (column D), with
+        # no bincount: CuPy's reads the labels back to the host, making the step wait.
+        gaps = xp.empty((len(labels), self.num_features + 1), dtype=self.centers.dtype)
+        gaps[:, :-1] = self.centers[labels] - x
+        gaps[:, -1] = 1
+        sums = xp.zeros((self.num_classes, self.num_features + 1), dtype=self.centers.dtype)
+        backend.scatter_add(sums, labels, gaps)
+        _move_centers(self.centers, sums[:, :-1], sums[:, -1:], self.alpha)
 
     def extra_repr(self):
         return f"num_classes={self.num_classes}, num_features={self.num_features}, alpha={self.alpha}, lambda_={self.lambda_}"
+
+
+@backend.fused
+def _move_centers(centers, gap_sums, counts, alpha):
+    """c_j ← c_j - α Σ(c_j - xᵢ) / (1 + n_j), in place (one kernel on CuPy)."""
+    centers -= alpha * gap_sums / (1 + counts)
 
 
 class LearnableCenters(Layer):
@@ -121,7 +138,7 @@ class LearnableCenters(Layer):
         """(features as a Node, labels on the centers' backend, centers as the gradient should see them)."""
         name = type(self).__name__
         labels = class_labels(target, self.num_classes, name, backend.get_array_module(self.centers.value))
-        x = check_features(x, labels, self.num_features, name)
+        x = check_features(x, labels, self.num_features, name, self.centers)
         return x, labels, _centers_for_gradient(self.centers, self.lambda_, self.scale_centers_by_lambda)
 
     def extra_repr(self):

@@ -1,7 +1,9 @@
 """Adam (Kingma & Ba, 2015), updating in place."""
 import math
 
-from ..backend import get_array_module
+import numpy as np
+
+from ..backend import fused, get_array_module
 from .optimizer import Optimizer
 
 
@@ -11,8 +13,9 @@ class Adam(Optimizer):
         m ← β₁m + (1-β₁)g,   v ← β₂v + (1-β₂)g²
         p ← p - lr/(1-β₁ᵗ) · m / (√v/√(1-β₂ᵗ) + ε)
 
-    The moments and the update are computed in place in preallocated arrays,
-    so a step allocates nothing.
+    On NumPy the moments and the update are computed in place in preallocated
+    arrays, so a step allocates nothing; on CuPy each parameter's whole update
+    is one fused kernel (``_adam_kernel``).
 
     Args:
         params: Parameters or parameter groups.
@@ -35,14 +38,19 @@ class Adam(Optimizer):
             state["step"] = 0
             state["m"] = xp.zeros_like(p.value)
             state["v"] = xp.zeros_like(p.value)
-        work = self._scratch.get(p)
-        if work is None or work.shape != p.shape:
-            work = self._scratch[p] = xp.empty_like(p.value)
-        if wd:
-            grad = grad + wd * p.value
         state["step"] += 1
         t = state["step"]
         m, v = state["m"], state["v"]
+        # m/(√v/c + ε) = c · m/(√v + cε) with c = √(1-β₂ᵗ): one pass fewer than scaling √v.
+        c = math.sqrt(1 - beta2**t)
+        if xp is not np:
+            _adam_kernel(p.value, grad, m, v, beta1, beta2, wd, group["lr"] * c / (1 - beta1**t), eps * c)
+            return
+        work = self._scratch.get(p)
+        if work is None or work.shape != p.shape or type(work) is not type(p.value):
+            work = self._scratch[p] = xp.empty_like(p.value)
+        if wd:
+            grad = grad + wd * p.value
         m *= beta1
         xp.multiply(grad, 1 - beta1, out=work)
         m += work
@@ -50,10 +58,19 @@ class Adam(Optimizer):
         xp.multiply(grad, grad, out=work)
         work *= 1 - beta2
         v += work
-        # m/(√v/c + ε) = c · m/(√v + cε) with c = √(1-β₂ᵗ): one pass fewer than scaling √v.
-        c = math.sqrt(1 - beta2**t)
         xp.sqrt(v, out=work)
         work += eps * c
         xp.divide(m, work, out=work)
         work *= -group["lr"] * c / (1 - beta1**t)
         p.value += work
+
+
+@fused
+def _adam_kernel(p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
+    """The update above as one expression per array, for ``cupy.fuse`` (same maths as the NumPy path)."""
+    g = g + weight_decay * p
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    p -= step_size * m / (v**0.5 + eps_hat)

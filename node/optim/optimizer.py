@@ -65,7 +65,12 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self.update(p, p.grad, group, self.state.setdefault(p, {}))
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {}
+                    elif state:
+                        _follow_parameter(p, state)
+                    self.update(p, p.grad, group, state)
 
     def __call__(self):
         """One step; the seed notebook calls ``optimizer()``."""
@@ -115,3 +120,11 @@ class Optimizer:
                     )
                 entry[k] = v
             self.state[p] = entry
+
+
+def _follow_parameter(param, state):
+    """Move ``state``'s arrays to the device of ``param`` (after ``model.to(...)`` between steps)."""
+    kind = type(param.value)
+    for key, value in state.items():
+        if backend.is_array(value) and type(value) is not kind:
+            state[key] = backend.to_backend(value, backend.get_array_module(param.value).__name__)

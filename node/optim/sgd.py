@@ -1,4 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay."""
+import numpy as np
+
+from ..backend import fused, get_array_module
 from .optimizer import Optimizer
 
 
@@ -24,6 +27,15 @@ class SGD(Optimizer):
 
     def update(self, p, grad, group, state):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        if get_array_module(p.value) is not np:  # CuPy: the whole update as one fused kernel
+            if not momentum:
+                _sgd_kernel(p.value, grad, lr, wd)
+                return
+            if "velocity" not in state:
+                state["velocity"] = get_array_module(p.value).zeros_like(p.value)  # momentum · 0 + g = g: v = g on the first step
+            kernel = _nesterov_kernel if group["nesterov"] else _momentum_kernel
+            kernel(p.value, grad, state["velocity"], lr, momentum, wd)
+            return
         if wd:
             grad = grad + wd * p.value
         if momentum:
@@ -35,3 +47,24 @@ class SGD(Optimizer):
                 velocity += grad
             grad = grad + momentum * velocity if group["nesterov"] else velocity
         p.value -= lr * grad
+
+
+@fused
+def _sgd_kernel(p, g, lr, weight_decay):
+    p -= lr * (g + weight_decay * p)
+
+
+@fused
+def _momentum_kernel(p, g, velocity, lr, momentum, weight_decay):
+    g = g + weight_decay * p
+    velocity *= momentum
+    velocity += g
+    p -= lr * velocity
+
+
+@fused
+def _nesterov_kernel(p, g, velocity, lr, momentum, weight_decay):
+    g = g + weight_decay * p
+    velocity *= momentum
+    velocity += g
+    p -= lr * (g + momentum * velocity)
