@@ -113,7 +113,7 @@ def check_same_device(what, **arrays):
         what: the operation or layer, e.g. ``"CenterLoss"``.
         **arrays: the arrays or Nodes by the names the message should use.
     """
-    kinds = {name: get_array_module(a) for name, a in arrays.items() if a is not None}
+    kinds = {name: get_array_module(a) for name, a in arrays.items() if is_array(getattr(a, "value", a))}
     if len(set(kinds.values())) > 1:
         where = ", ".join(f"{name} on the {device_name(arrays[name])}" for name in kinds)
         raise DeviceError(
@@ -277,22 +277,29 @@ def scatter_add(target, indices, values):
 
 
 def fused(function):
-    """``function`` as one CuPy kernel (``cupy.fuse``) when called on CuPy arrays; as written on NumPy arrays.
+    """Decorator: ``function(xp, *arrays)`` run as one CuPy kernel (``cupy.fuse``) on GPU arrays.
 
-    Elementwise updates such as an optimizer's step are a dozen small kernels
-    when run op by op on a GPU; fused they are one. Write ``function`` with
-    Python operators only (``+ - * / **`` and in-place ``+= -= *=`` on its
-    array arguments), so that the same body runs on NumPy too.
+    Elementwise work such as an optimizer's step is a dozen small kernels when
+    run op by op on a GPU; fused it is one. ``function`` gets the array module
+    first and writes its maths with it (``xp.exp``) and with operators,
+    including in-place ones (``m *= beta``) on its array arguments; no
+    reductions. On NumPy arrays it runs as written, one operation at a time::
+
+        @fused
+        def axpy(xp, y, a, x):
+            y += a * x
+
+        axpy(y, 0.5, x)  # the caller leaves out xp
     """
     kernel = None
 
     @functools.wraps(function)
     def call(*args):
         nonlocal kernel
-        if _cupy is None:  # CuPy never loaded: nothing can be on a GPU
-            return function(*args)
+        if _cupy is None or not any(isinstance(a, _cupy.ndarray) for a in args):
+            return function(np, *args)
         if kernel is None:
-            kernel = _cupy.fuse(function)
-        return kernel(*args)  # cupy.fuse runs the plain function when no argument is a CuPy array
+            kernel = _cupy.fuse(kernel_name=function.__name__)(lambda *arrays: function(_cupy, *arrays))
+        return kernel(*args)
 
     return call

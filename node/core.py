@@ -15,6 +15,8 @@ import heapq
 import itertools
 import weakref
 
+import numpy as np
+
 from . import backend
 from .config import Config
 
@@ -352,6 +354,11 @@ def _output_node(value, requires_grad):
     """Wrap a forward result in a Node without the coercion ``Node.__init__`` does (hot path)."""
     if not backend.is_array(value):  # e.g. a NumPy scalar from a full reduction
         value = backend.get_array_module(value).asarray(value)
+    return _wrap(value, requires_grad)
+
+
+def _wrap(value, requires_grad):
+    """A Node holding ``value`` exactly as given."""
     y = Node.__new__(Node)
     y.value = value
     y.grad = None
@@ -373,7 +380,11 @@ def as_node(x, like=None):
     if like is not None and isinstance(x, (int, float)):  # a Python number next to a Node: the fast, common case
         ref = getattr(like, "value", like)
         if ref.dtype.kind in "fc":
-            return _output_node(backend.get_array_module(ref).asarray(x, dtype=ref.dtype), False)
+            if backend.get_array_module(ref) is np:
+                return _output_node(np.asarray(x, dtype=ref.dtype), False)
+            # On a GPU a 0-d array costs an allocation and a fill kernel; CuPy takes
+            # a NumPy scalar as a kernel argument instead.
+            return _wrap(ref.dtype.type(x), False)
     if like is not None and not backend.is_array(x):
         ref = getattr(like, "value", like)
         xp = backend.get_array_module(ref)

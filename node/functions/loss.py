@@ -6,7 +6,7 @@ names it instead of an IndexError from inside NumPy.
 """
 import numpy as np
 
-from ..backend import get_array_module, to_backend
+from ..backend import fused, get_array_module, to_backend
 from ..config import Config
 from ..core import Function, Node, as_node
 from .activation import log_softmax_array
@@ -45,24 +45,29 @@ class SoftmaxCrossEntropy(Function):
         if t.dtype.kind in "iu":
             picked = self.log_p[xp.arange(n), t]
             return -picked.sum() / n
-        return -(t * self.log_p).sum() / n
+        return (t.reshape(-1) @ self.log_p.reshape(-1)) * (-1.0 / n)  # Σ t·log p as one dot product
 
     def backward(self, gy):
         x, t = self.inputs
         xp = get_array_module(gy)
         n = x.shape[0]
-        scale = gy / n
         gx = gt = None
         if x.requires_grad:
-            p = xp.exp(self.log_p)
             if t.dtype.kind in "iu":
+                p = xp.exp(self.log_p)
                 p[xp.arange(n), t.value] -= 1
-                gx = p * scale
+                gx = p * (gy / n)
             else:
-                gx = (p * t.value.sum(axis=1, keepdims=True) - t.value) * scale
+                gx = _soft_target_gradient(self.log_p, t.value.sum(axis=1, keepdims=True), t.value, gy, n)
         if t.requires_grad:
-            gt = -self.log_p * scale
+            gt = -self.log_p * (gy / n)
         return gx, gt
+
+
+@fused
+def _soft_target_gradient(xp, log_p, row_sums, t, gy, n):
+    """(softmax · Σ_c t - t) · gy / N, one kernel on CuPy."""
+    return (xp.exp(log_p) * row_sums - t) * (gy / n)
 
 
 class NLLLoss(Function):

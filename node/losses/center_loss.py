@@ -95,19 +95,24 @@ class CenterLoss(Layer):
         xp = backend.get_array_module(self.centers)
         labels = class_labels(target, self.num_classes, "CenterLoss", xp)
         x = check_features(x, labels, self.num_features, "CenterLoss", self.centers)
-        diff = x - Node(self.centers[labels], requires_grad=False)  # indexing copies: old centers
+        picked = self.centers[labels]  # indexing copies: the old centers, kept for the loss
+        diff = x - Node(picked, requires_grad=False)
         loss = (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
         if self.training and is_grad_enabled():
-            self.update_centers(x.value, labels)
+            self.update_centers(x.value, labels, picked)
         return loss
 
-    def update_centers(self, x, labels):
-        """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add."""
+    def update_centers(self, x, labels, picked=None):
+        """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add.
+
+        ``picked`` is ``centers[labels]`` when the caller already has it.
+        """
         xp = backend.get_array_module(self.centers)
+        picked = self.centers[labels] if picked is None else picked
         # One scatter-add sums both Σ(c_j - xᵢ) (columns :D) and the counts (column D), with
         # no bincount: CuPy's reads the labels back to the host, making the step wait.
         gaps = xp.empty((len(labels), self.num_features + 1), dtype=self.centers.dtype)
-        gaps[:, :-1] = self.centers[labels] - x
+        xp.subtract(picked, x, out=gaps[:, :-1])
         gaps[:, -1] = 1
         sums = xp.zeros((self.num_classes, self.num_features + 1), dtype=self.centers.dtype)
         backend.scatter_add(sums, labels, gaps)
@@ -118,7 +123,7 @@ class CenterLoss(Layer):
 
 
 @backend.fused
-def _move_centers(centers, gap_sums, counts, alpha):
+def _move_centers(xp, centers, gap_sums, counts, alpha):
     """c_j ← c_j - α Σ(c_j - xᵢ) / (1 + n_j), in place (one kernel on CuPy)."""
     centers -= alpha * gap_sums / (1 + counts)
 

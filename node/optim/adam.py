@@ -66,11 +66,11 @@ class Adam(Optimizer):
 
 
 @fused
-def _adam_kernel(p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
+def _adam_kernel(xp, p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
     """The update above as one expression per array, for ``cupy.fuse`` (same maths as the NumPy path)."""
     g = g + weight_decay * p
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * (g * g)
-    p -= step_size * m / (v**0.5 + eps_hat)
+    p -= step_size * m / (xp.sqrt(v) + eps_hat)

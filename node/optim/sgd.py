@@ -50,12 +50,12 @@ class SGD(Optimizer):
 
 
 @fused
-def _sgd_kernel(p, g, lr, weight_decay):
+def _sgd_kernel(xp, p, g, lr, weight_decay):
     p -= lr * (g + weight_decay * p)
 
 
 @fused
-def _momentum_kernel(p, g, velocity, lr, momentum, weight_decay):
+def _momentum_kernel(xp, p, g, velocity, lr, momentum, weight_decay):
     g = g + weight_decay * p
     velocity *= momentum
     velocity += g
@@ -63,7 +63,7 @@ def _momentum_kernel(p, g, velocity, lr, momentum, weight_decay):
 
 
 @fused
-def _nesterov_kernel(p, g, velocity, lr, momentum, weight_decay):
+def _nesterov_kernel(xp, p, g, velocity, lr, momentum, weight_decay):
     g = g + weight_decay * p
     velocity *= momentum
     velocity += g
