@@ -118,14 +118,29 @@ def check_same_device(what, **arrays):
         where = ", ".join(f"{name} on the {device_name(arrays[name])}" for name in kinds)
         raise DeviceError(
             f"{what}: expected all arrays on the same device, got {where}. Move them to one device first: "
-            f"model.to('gpu') / loss.to('gpu') for layers and losses, node_.to('gpu') for Nodes, "
-            f"dataset.to('gpu') for datasets (or 'cpu' for all)."
+            "model.to('gpu') and loss.to('gpu') move layers and losses in place; x.to('gpu') and "
+            "dataset.to('gpu') return copies of a Node and a dataset ('cpu' goes the other way)."
         )
 
 
 def is_array(x):
     """True for a NumPy or CuPy ndarray."""
-    return isinstance(x, np.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
+    if isinstance(x, np.ndarray):
+        return True
+    if _cupy is None:
+        return _first_cupy_array(x)
+    return isinstance(x, _cupy.ndarray)
+
+
+def _first_cupy_array(x):
+    """A CuPy array met before node loaded CuPy (the user imported it): load it now, so the array is recognised."""
+    if not type(x).__module__.startswith("cupy"):
+        return False
+    try:
+        cupy = _load_cupy()
+    except BackendError:
+        return False
+    return isinstance(x, cupy.ndarray)
 
 
 def asnumpy(x):

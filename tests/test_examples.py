@@ -3,6 +3,7 @@
 Real MNIST is used when ../shared/data (or $NODE_DATA) is there, generated data otherwise.
 """
 import json
+import math
 import sys
 
 import pytest
@@ -69,8 +70,21 @@ def test_soft_target_sigmoid(tmp_path, data):
     assert (tmp_path / "curves.png").is_file()
 
 
-def test_gpu_request_without_cupy_exits_with_the_reason(tmp_path, data):
-    if node.cupy_available():
-        pytest.skip("this machine has CuPy and a GPU")
+def test_gpu_request_without_cupy_exits_with_the_reason(tmp_path, data, monkeypatch):
+    monkeypatch.setattr(node.backend, "_cupy", None)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # as if CuPy were not installed
     with pytest.raises(SystemExit, match=r"--device gpu: .*CuPy"):
         run("center_loss_mnist", "--data", data, "--limit", 100, "--epochs", 1, "--out", tmp_path, "--device", "gpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("example, extra", [("center_loss_mnist", []), ("center_loss_convnet", ["--learnable-centers"]), ("soft_target_sigmoid", ["--units", 32])])
+def test_examples_on_the_gpu(tmp_path, data, example, extra):
+    """--device gpu end to end: data moved to the GPU, training, evaluation, figures and checkpoint."""
+    if not node.cupy_available():
+        pytest.skip("CuPy with a CUDA GPU is not available (or put ../shared/fake_cupy first on PYTHONPATH)")
+    out = tmp_path / example
+    run(example, "--data", data, "--limit", 100, "--epochs", 1, "--batch-size", 50, "--out", out, "--device", "gpu", *extra)
+    run(example, "--data", data, "--limit", 100, "--epochs", 2, "--batch-size", 50, "--out", out, "--device", "gpu", "--resume", *extra)
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert len(history) == 2 and all(math.isfinite(value) for record in history for key, value in record.items() if "loss" in key)

@@ -1,7 +1,9 @@
 """Functions that move values around without changing them: reshape, transpose,
 indexing, concat and stack. Their backward moves the gradient back the same way.
 """
-from ..backend import get_array_module, is_array, scatter_add
+import numpy as np
+
+from ..backend import DeviceError, get_array_module, is_array, scatter_add
 from ..core import Function, Node, as_node
 
 
@@ -167,7 +169,12 @@ def _index_array(k, xp):
     if isinstance(k, list):
         k = xp.asarray(k)
     elif is_array(k) and not isinstance(k, xp.ndarray):
-        k = xp.asarray(k)
+        if xp is np:  # reading a GPU index back would make the host wait: the user should choose
+            raise DeviceError(
+                "getitem: expected the index on the same device as the data, got the data on the CPU (numpy) and "
+                "the index on the GPU (cupy); index with a NumPy array, or move the data with .to('gpu')"
+            )
+        k = xp.asarray(k)  # a host index for GPU data is uploaded, as CuPy itself would
     return k
 
 
