@@ -17,8 +17,8 @@ _cupy = None  # the cupy module, once it has been imported successfully
 _active = "numpy"
 
 INSTALL_HINT = (
-    "Install the GPU extra with: pip install -e '.[gpu]'  "
-    "(or a CuPy wheel that matches your CUDA, e.g. pip install cupy-cuda12x)"
+    "Install the GPU extra that matches your driver's CUDA version (the 'CUDA Version' nvidia-smi prints): "
+    "pip install -e '.[gpu-cuda12]' for CUDA 12.x, pip install -e '.[gpu-cuda13]' for CUDA 13.x"
 )
 
 

@@ -26,11 +26,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 BACKENDS = ["numpy", pytest.param("cupy", marks=pytest.mark.gpu)]
 
 
+def skip_without_cupy():
+    """Skip the calling test when CuPy cannot run; fail instead under NODE_REQUIRE_CUPY=1 (CI's CuPy pass)."""
+    if node.cupy_available():
+        return
+    reason = "CuPy with a CUDA GPU is not available (or put ../shared/fake_cupy first on PYTHONPATH)"
+    if os.environ.get("NODE_REQUIRE_CUPY") == "1":
+        pytest.fail(f"NODE_REQUIRE_CUPY=1 but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(params=BACKENDS)
 def xp(request):
     """The array module of the backend under test; that backend is active meanwhile."""
-    if request.param == "cupy" and not node.cupy_available():
-        pytest.skip("CuPy with a CUDA GPU is not available")
+    if request.param == "cupy":
+        skip_without_cupy()
     previous = node.get_backend()
     node.set_backend(request.param)
     try:

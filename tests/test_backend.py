@@ -19,7 +19,7 @@ def test_import_is_quiet_and_light():
 def test_missing_cupy_gives_install_hint(monkeypatch):
     monkeypatch.setattr(backend, "_cupy", None)
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
-    with pytest.raises(node.BackendError, match=r"not installed.*pip install -e '\.\[gpu\]'"):
+    with pytest.raises(node.BackendError, match=r"not installed.*pip install -e '\.\[gpu-cuda12\]' for CUDA 12"):
         node.set_backend("cupy")
     assert node.get_backend() == "numpy"
     assert not node.cupy_available()

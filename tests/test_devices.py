@@ -11,7 +11,7 @@ import pytest
 import node
 from node.functions import getitem
 
-from conftest import make_fake_mnist
+from conftest import make_fake_mnist, skip_without_cupy
 
 pytestmark = pytest.mark.gpu
 
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture
 def cp():
     """The cupy module, with the NumPy backend active (tests choose where each thing lives)."""
-    if not node.cupy_available():
-        pytest.skip("CuPy with a CUDA GPU is not available (or put ../shared/fake_cupy first on PYTHONPATH)")
+    skip_without_cupy()
     import cupy
 
     node.set_backend("numpy")

@@ -10,7 +10,7 @@ import pytest
 
 import node
 
-from conftest import REPO, make_fake_mnist, real_data_root
+from conftest import REPO, make_fake_mnist, real_data_root, skip_without_cupy
 
 sys.path.insert(0, str(REPO / "examples"))
 
@@ -81,8 +81,7 @@ def test_gpu_request_without_cupy_exits_with_the_reason(tmp_path, data, monkeypa
 @pytest.mark.parametrize("example, extra", [("center_loss_mnist", []), ("center_loss_convnet", ["--learnable-centers"]), ("soft_target_sigmoid", ["--units", 32])])
 def test_examples_on_the_gpu(tmp_path, data, example, extra):
     """--device gpu end to end: data moved to the GPU, training, evaluation, figures and checkpoint."""
-    if not node.cupy_available():
-        pytest.skip("CuPy with a CUDA GPU is not available (or put ../shared/fake_cupy first on PYTHONPATH)")
+    skip_without_cupy()
     out = tmp_path / example
     run(example, "--data", data, "--limit", 100, "--epochs", 1, "--batch-size", 50, "--out", out, "--device", "gpu", *extra)
     run(example, "--data", data, "--limit", 100, "--epochs", 2, "--batch-size", 50, "--out", out, "--device", "gpu", "--resume", *extra)
