@@ -27,8 +27,8 @@ from .backend import (
     scatter_add,
     set_backend,
 )
-from .config import Config, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
-from .core import Function, GraphError, Node, as_node
+from .config import Config, detect_anomaly, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
+from .core import AnomalyError, Function, GraphError, Node, as_node
 from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
 from .functions import concat, stack
@@ -62,12 +62,12 @@ from .serialization import load, save
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adam", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
+    "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
     "Config", "Conv2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
-    "cupy_available", "functions", "get_array_module", "get_backend", "get_default_dtype",
+    "cupy_available", "detect_anomaly", "functions", "get_array_module", "get_backend", "get_default_dtype",
     "gradcheck", "load", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
 ]

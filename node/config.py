@@ -1,34 +1,48 @@
-"""Global switches: whether graphs are recorded, and the default float dtype.
+"""Switches, one set per thread: whether graphs are recorded, the default float dtype, checks.
 
 One ``using_config`` context manager is behind both ``no_grad`` and the
-notebook's name for it, ``zero_grad``.
+notebook's name for it, ``zero_grad``. Settings are per thread, as PyTorch's
+grad mode is: a ``no_grad()`` block in one thread (an evaluation loop, say)
+never stops another thread from recording its graph, and a new thread starts
+from the defaults.
 """
 import contextlib
+import threading
 
 import numpy as np
 
 
-class Config:
-    """Process-wide settings read by ``Function.__call__`` and array coercion.
+class Settings(threading.local):
+    """The settings read by ``Function.__call__`` and array coercion; ``node.Config`` is the one instance.
+
+    Each thread sees its own values (``threading.local``): ``__init__`` gives a
+    thread the defaults the first time it reads one.
 
     Attributes:
         enable_backprop: when False, functions record no graph (inference).
         default_dtype: dtype given to Python numbers and lists turned into
             arrays. Arrays that already have a float dtype keep it.
+        detect_anomaly: check every forward output and backward gradient for
+            NaN and infinity (``with node.detect_anomaly():``); slow, for debugging.
         check_device_labels: range-check integer labels that are already on
             the GPU in every loss call. Off by default: reading them back makes
             each training step wait for the device. Labels on the host are
             always checked (for free), before they are uploaded.
     """
 
-    enable_backprop = True
-    default_dtype = np.dtype(np.float32)
-    check_device_labels = False
+    def __init__(self):
+        self.enable_backprop = True
+        self.default_dtype = np.dtype(np.float32)
+        self.check_device_labels = False
+        self.detect_anomaly = False
+
+
+Config = Settings()
 
 
 @contextlib.contextmanager
 def using_config(name, value):
-    """Temporarily set ``Config.<name>`` to ``value``; restored on exit."""
+    """Temporarily set ``Config.<name>`` to ``value`` in this thread; restored on exit."""
     if not hasattr(Config, name):
         raise AttributeError(f"node.Config has no setting {name!r}")
     old = getattr(Config, name)
@@ -55,7 +69,7 @@ def is_grad_enabled():
 
 
 def set_default_dtype(dtype):
-    """Set the float dtype given to Python numbers and lists (float32 by default)."""
+    """Set the float dtype given to Python numbers and lists in this thread (float32 by default)."""
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"default dtype must be a float dtype, got {dtype}")
@@ -65,3 +79,13 @@ def set_default_dtype(dtype):
 def get_default_dtype():
     """The float dtype given to Python numbers and lists."""
     return Config.default_dtype
+
+
+def detect_anomaly():
+    """Context manager: raise ``node.AnomalyError`` at the first Function whose forward output
+    or backward gradient holds NaN or infinity, naming it and the line of your code that called it.
+
+    Every check reads values back (on a GPU, a sync per op): use it to find a
+    NaN's source, not for training.
+    """
+    return using_config("detect_anomaly", True)

@@ -13,6 +13,9 @@ outputs (see ``_run_backward``), and adds each input's gradient into ``.grad``.
 """
 import heapq
 import itertools
+import linecache
+import os
+import sys
 import weakref
 
 import numpy as np
@@ -22,7 +25,11 @@ from .config import Config
 
 
 class GraphError(RuntimeError):
-    """backward() cannot run: the graph was freed, or there is nothing to differentiate."""
+    """backward() cannot run: the graph was freed, an input was modified in place, or there is nothing to differentiate."""
+
+
+class AnomalyError(FloatingPointError):
+    """Under ``node.detect_anomaly()``: a Function produced NaN or infinity in its forward or backward pass."""
 
 
 class Node:
@@ -32,8 +39,9 @@ class Node:
         value: an array (NumPy or CuPy), a Python number or a list. Python floats
             get the default float dtype (float32); arrays keep their dtype.
         requires_grad: whether ``backward()`` should compute a gradient for this
-            Node. Integer arrays never do. Data batches from ``DataLoader`` are
-            made with ``requires_grad=False``, so no gradient is computed for them.
+            Node. By default (None) float and complex arrays do and integer arrays
+            do not; True for an integer array raises TypeError. Data batches from
+            ``DataLoader`` are made with ``requires_grad=False``.
         name: an optional label, shown in ``repr`` and in ``node.to_dot``.
 
     Attributes:
@@ -42,24 +50,36 @@ class Node:
             ``value``), or None. Only leaves (Nodes no function created) keep it.
             Treat it as read-only: it may be shared with other Nodes.
         creator: the Function that produced this Node, or None for a leaf.
+        version: how many times the value was changed in place through node
+            (optimizer steps, ``load_state_dict``, ``modified_in_place()``).
+            A Function remembers its inputs' versions, and ``backward()``
+            refuses to use an input whose version has changed since.
     """
 
-    __slots__ = ("value", "grad", "creator", "generation", "requires_grad", "name", "__weakref__")
+    __slots__ = ("value", "grad", "creator", "generation", "requires_grad", "name", "version", "_hooks", "__weakref__")
     # Make `ndarray + Node` call Node.__radd__ instead of a NumPy ufunc over objects.
     __array_ufunc__ = None
     __array_priority__ = 200
 
-    def __init__(self, value, requires_grad=True, name=None):
+    def __init__(self, value, requires_grad=None, name=None):
         if isinstance(value, Node):
             value = value.value
         if not backend.is_array(value):
             value = backend.as_array(value)
+        differentiable = value.dtype.kind in "fc"
+        if requires_grad and not differentiable:
+            raise TypeError(
+                f"only floating-point and complex Nodes can require gradients, got dtype {value.dtype}"
+                f"{f' for {name!r}' if name else ''}: pass requires_grad=False, or convert it with .astype(float)"
+            )
         self.value = value
         self.grad = None
         self.creator = None
         self.generation = 0
-        self.requires_grad = bool(requires_grad) and value.dtype.kind in "fc"
+        self.requires_grad = differentiable if requires_grad is None else bool(requires_grad)
         self.name = name
+        self.version = 0
+        self._hooks = None
 
     # ---- array-like attributes -------------------------------------------------
     @property
@@ -112,6 +132,36 @@ class Node:
     def zero_grad(self):
         """Forget the gradient (``.grad`` becomes None)."""
         self.grad = None
+
+    def modified_in_place(self):
+        """Say that ``.value`` was changed in place (``x.value[...] = ...``): bumps ``version``.
+
+        Graphs recorded before then refuse to backpropagate through this Node,
+        instead of silently using the new values. Optimizers and
+        ``load_state_dict`` call it for you; assigning a new array to ``.value``
+        is detected without it.
+        """
+        self.version += 1
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this Node's gradient during ``backward()``.
+
+        For a Node made by a Function, the hook runs once the gradient is
+        complete, before it flows further back; for a leaf, before the gradient
+        is added into ``.grad``. If the hook returns an array, that replaces the
+        gradient (e.g. clipped); if it returns None the gradient is unchanged.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook needs a callable, got {hook!r:.60}")
+        if not self.requires_grad:
+            raise GraphError("register_hook on a Node that does not require grad: no gradient will reach it")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
 
     # ---- arithmetic: each operator is one Function in node.functions -------------
     def __add__(self, other):
@@ -301,7 +351,7 @@ class Function:
 
     def __call__(self, *inputs):
         # This runs for every op, so it is written as plain loops (it is the hot path).
-        nodes, values = [], []
+        nodes, values, versions = [], [], []
         record = False
         generation = 0
         for x in inputs:
@@ -313,13 +363,18 @@ class Function:
                     generation = x.generation
             nodes.append(x)
             values.append(x.value)
+            versions.append(x.version)
         try:
             ys = self.forward(*values)
         except (TypeError, ValueError):
             # CuPy refuses NumPy operands with a TypeError that names neither device: say which.
             backend.check_same_device(type(self).__name__, **{f"input {i}": v for i, v in enumerate(values)})
             raise
-        record = record and Config.enable_backprop
+        config = Config
+        record = record and config.enable_backprop
+        if config.detect_anomaly:
+            self.created_at = _user_frame()
+            _check_finite(self, ys if type(ys) is tuple else (ys,), "forward", values)
         single = type(ys) is not tuple
         outputs = [_output_node(ys, record)] if single else [_output_node(y, record) for y in ys]
         if record:
@@ -328,6 +383,9 @@ class Function:
                 y.creator = self
                 y.generation = generation + 1
             self.inputs = nodes
+            # What backward will read, as it is now: an input changed in place
+            # since (its array replaced, or its version bumped) must not be used.
+            self.input_values, self.input_versions = values, versions
             # Outputs are held weakly: the graph hangs off the Nodes the user keeps,
             # so dropping the loss frees the whole graph by reference counting.
             self.outputs = [weakref.ref(y) for y in outputs]
@@ -366,6 +424,8 @@ def _wrap(value, requires_grad):
     y.generation = 0
     y.requires_grad = requires_grad
     y.name = None
+    y.version = 0
+    y._hooks = None
     return y
 
 
@@ -402,14 +462,17 @@ def _run_backward(root, grad, retain_graph, retain_grad):
     generation therefore runs each one only after all gradients of its outputs
     have been summed. Each function is pushed once (``seen``), so it runs once.
     """
-    root.grad = grad if root.grad is None else root.grad + grad
-    if root.creator is None:
+    if root.creator is None:  # a leaf: its gradient is the one given
+        _add_leaf_grads({root: grad})
         return
+    root.grad = grad if root.grad is None else root.grad + grad
     if root.creator.inputs is None:
         raise GraphError(_FREED_MESSAGE)
+    anomaly = Config.detect_anomaly
     heap = [(-root.creator.generation, 0, root.creator)]
     seen = {root.creator}
     visited = []
+    leaf_grads = {}  # this pass's gradient of each leaf, added into .grad at the end
     tiebreak = itertools.count(1)  # keeps heap entries comparable when generations tie
     # The loop runs once per function of the graph: it is written for speed.
     while heap:
@@ -417,16 +480,26 @@ def _run_backward(root, grad, retain_graph, retain_grad):
         inputs = f.inputs
         if inputs is None:
             raise GraphError(_FREED_MESSAGE)
+        for i, (x, value, version) in enumerate(zip(inputs, f.input_values, f.input_versions)):
+            if x.version != version or x.value is not value:
+                raise GraphError(_modified_message(f, i, x, value, version))
         visited.append(f)
         refs = f.outputs
         if len(refs) == 1:
             y = refs[0]()
+            if y._hooks:
+                y.grad = _run_hooks(y, y.grad)
+            gys = (y.grad,)
             gxs = f.backward(y.grad)
             if not retain_grad:
                 y.grad = None
         else:
             outputs = [ref() for ref in refs]
-            gxs = f.backward(*[_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)])
+            for y in outputs:
+                if y is not None and y._hooks and y.grad is not None:
+                    y.grad = _run_hooks(y, y.grad)
+            gys = [_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)]
+            gxs = f.backward(*gys)
             if not retain_grad:
                 for y in outputs:
                     if y is not None:
@@ -435,6 +508,8 @@ def _run_backward(root, grad, retain_graph, retain_grad):
             gxs = (gxs,)
         if len(gxs) != len(inputs):
             raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
+        if anomaly:
+            _check_finite(f, gxs, "backward", gys)
         for x, gx in zip(inputs, gxs):
             if gx is None or not x.requires_grad:
                 continue
@@ -447,18 +522,105 @@ def _run_backward(root, grad, retain_graph, retain_grad):
             if gx.dtype != value.dtype:
                 gx = gx.astype(value.dtype)
             creator = x.creator
-            if x.grad is None:
-                if creator is None and backend.is_shared_view(gx):
-                    gx = gx.copy()  # a leaf's grad should be an array of its own, not a broadcast view
-                x.grad = gx
-            else:
-                x.grad = x.grad + gx
-            if creator is not None and creator not in seen:
+            if creator is None:
+                previous = leaf_grads.get(x)
+                leaf_grads[x] = gx if previous is None else previous + gx
+                continue
+            x.grad = gx if x.grad is None else x.grad + gx
+            if creator not in seen:
                 seen.add(creator)
                 heapq.heappush(heap, (-creator.generation, next(tiebreak), creator))
+    _add_leaf_grads(leaf_grads)
     if not retain_graph:
         for f in visited:
             f.release()
+
+
+def _add_leaf_grads(leaf_grads):
+    """Run the leaves' hooks on this pass's gradients, then add them into ``.grad``.
+
+    Each leaf's ``.grad`` is an array of its own: a backward may hand the same
+    array to several inputs (``a + b`` passes its gradient to both), or a
+    broadcast view, so those are copied; everything else is used as it is.
+    """
+    owned = set()
+    for x, gx in leaf_grads.items():
+        if x._hooks:
+            gx = _run_hooks(x, gx)
+        if x.grad is not None:
+            x.grad = x.grad + gx
+            continue
+        if id(gx) in owned or backend.is_shared_view(gx):
+            gx = gx.copy()
+        owned.add(id(gx))
+        x.grad = gx
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _run_hooks(x, grad):
+    for hook in list(x._hooks):
+        result = hook(grad)
+        if result is not None:
+            result = getattr(result, "value", result)
+            if result.shape != grad.shape:
+                raise GraphError(f"a hook on {x.name or 'a Node'} returned a gradient of shape {result.shape} for shape {grad.shape}")
+            grad = result
+    return grad
+
+
+def _modified_message(f, index, x, value, version):
+    what = f"input {index} (shape {x.shape}{f', name {x.name!r}' if x.name else ''})"
+    if x.value is not value:
+        change = "its .value was replaced by another array"
+    else:
+        change = f"it was modified in place: version {version} when the forward pass ran, {x.version} now"
+    return (
+        f"{type(f).__name__}.backward needs {what} as it was in the forward pass, but {change} "
+        "(an optimizer step, load_state_dict or an assignment between forward and backward). "
+        "Call backward() before changing the inputs, or run the forward pass again."
+    )
+
+
+def _user_frame():
+    """'file:line in function' and the source line of the innermost caller outside the node package."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "unknown location"
+    code = frame.f_code
+    line = linecache.getline(code.co_filename, frame.f_lineno).strip()
+    return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}" + (f": {line}" if line else "")
+
+
+def _check_finite(f, arrays, stage, upstream):
+    """Under detect_anomaly: raise AnomalyError naming ``f`` if an array in ``arrays`` holds NaN or ±inf."""
+    for i, a in enumerate(arrays):
+        if a is None or not backend.is_array(a) and not isinstance(a, np.generic):
+            continue
+        xp = backend.get_array_module(a)
+        finite = xp.isfinite(a)
+        if bool(finite.all()):
+            continue
+        kind = "NaN" if bool(xp.isnan(a).any()) else "infinity"
+        source = "" if all(bool(backend.get_array_module(u).isfinite(u).all()) for u in upstream if backend.is_array(u)) else (
+            " (what it received already held NaN or infinity)"
+        )
+        which = f"output {i}" if stage == "forward" else f"the gradient of input {i}"
+        raise AnomalyError(
+            f"{type(f).__name__} produced {kind} in {which} during the {stage} pass{source}. "
+            f"The {type(f).__name__} was created at {getattr(f, 'created_at', 'an unknown location (created outside detect_anomaly)')}"
+        )
 
 
 def _grad_or_zeros(f, index, y):
@@ -469,6 +631,8 @@ def _grad_or_zeros(f, index, y):
     xp = backend.get_array_module(f.inputs[0].value)
     return xp.zeros(shape, dtype)
 
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 _FREED_MESSAGE = (
     "backward() through a graph that was already freed: the first backward() released "

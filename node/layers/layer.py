@@ -18,7 +18,7 @@ statistics, Center Loss centers). They are not trained, but they are moved by
 ``to()`` and written by ``save()``.
 """
 from .. import backend
-from ..core import Node
+from ..core import Node, RemovableHandle
 from ..serialization import load as _load_file
 from ..serialization import save as _save_file
 
@@ -40,9 +40,27 @@ class Layer:
     """
 
     training = True  # class-level default, so subclasses need not call super().__init__()
+    _forward_hooks = ()  # replaced by a list on the instance by register_forward_hook
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        for hook in self._forward_hooks:
+            hook(self, args, output)
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(layer, inputs, output)`` after every call of this layer (to inspect activations).
+
+        Layers that define ``__call__`` themselves instead of ``forward`` (as the
+        seed notebook's do) bypass it. Returns a handle whose ``remove()``
+        unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook needs a callable, got {hook!r:.60}")
+        if "_forward_hooks" not in vars(self):
+            self._forward_hooks = []
+        self._forward_hooks.append(hook)
+        return RemovableHandle(self._forward_hooks, hook)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward() or __call__()")
@@ -145,6 +163,8 @@ class Layer:
                 )
         for name, array in arrays.items():  # in place: optimizers and views keep pointing at the same arrays
             array[...] = backend.as_array(state[name], backend.get_array_module(array), dtype=array.dtype)
+        for p in self.parameters():
+            p.modified_in_place()
         return self
 
     def save(self, path):

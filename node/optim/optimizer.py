@@ -71,6 +71,7 @@ class Optimizer:
                     elif state:
                         _follow_parameter(p, state)
                     self.update(p, p.grad, group, state)
+                    p.version += 1  # changed in place: graphs that used the old value must not backpropagate
 
     def __call__(self):
         """One step; the seed notebook calls ``optimizer()``."""
