@@ -92,6 +92,7 @@ def main(argv=None):
             loss = F.nll_loss(log_probs, t)
             if center is not None:
                 loss = loss + center(features, t)
+            common.stop_if_not_finite(loss, f"epoch {epoch + 1}")
             loss.backward()
             for opt in optimizers:
                 opt.step()

@@ -64,6 +64,7 @@ def main(argv=None):
             loss = scores.softmax_with_cross_entropy(t)
             if center is not None:
                 loss = loss + center(h, t)
+            common.stop_if_not_finite(loss, f"epoch {epoch + 1}")
             loss.backward()
             optimizer.step()
             running.add(loss)

@@ -88,7 +88,15 @@ class Checkpoint:
         self.path, self.parts = Path(path), parts
 
     def save(self, epoch, history):
+        """Write the checkpoint atomically; refuse (and exit) if any weight is NaN or infinite."""
         state = {name: part.state_dict() for name, part in self.parts.items()}
+        for name, part in state.items():
+            bad = [key for key, value in part.items() if node.backend.is_array(value) and value.dtype.kind in "fc" and not np.isfinite(node.asnumpy(value)).all()]
+            if bad:
+                sys.exit(
+                    f"epoch {epoch + 1}: {name} has non-finite values in {', '.join(bad[:5])}; the last good checkpoint "
+                    f"({self.path}) is left as it was. Find the source with node.detect_anomaly(), or lower the learning rate."
+                )
         node.save(self.path, {"parts": state, "epoch": epoch, "history": history})
 
     def resume(self, requested):
@@ -103,6 +111,21 @@ class Checkpoint:
             part.load_state_dict(state["parts"][name])
         print(f"resumed from {self.path} after epoch {state['epoch'] + 1}", flush=True)
         return state["epoch"] + 1, state["history"]
+
+
+def stop_if_not_finite(loss, where):
+    """Exit before the optimizer step if the loss is NaN or infinite, so the weights stay as they were.
+
+    On the CPU this checks every step. On the GPU reading the loss would make
+    every step wait for the device, so there the checkpoint's check (once per
+    epoch) stands guard instead: non-finite weights are never saved.
+    """
+    value = loss.value
+    if node.get_array_module(value) is np and not np.isfinite(value).all():
+        sys.exit(
+            f"{where}: the loss is {float(value)}; stopped before the optimizer step, so the weights and the last "
+            "checkpoint stay as they were. Find the source with node.detect_anomaly() (docs/autograd.md), or lower the learning rate."
+        )
 
 
 def predict(forward, dataset, batch_size=1000):

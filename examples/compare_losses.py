@@ -94,6 +94,7 @@ def train_run(folder, title, options, args, train, test, out):
                 loss = loss + center(features, t)
             if pc is not None:
                 loss = loss - pc(features, t)
+            common.stop_if_not_finite(loss, f"{title}, epoch {epoch + 1}")
             loss.backward()
             for opt in optimizers:
                 opt.step()

@@ -83,6 +83,7 @@ def main(argv=None):
             for x, t in common.batches(run["loader"], f"{name} {epoch + 1}/{args.epochs}"):
                 optimizer.zero_grad()
                 loss = loss_fn(model(x), t)
+                common.stop_if_not_finite(loss, f"{name}, epoch {epoch + 1}")
                 loss.backward()
                 optimizer.step()
                 running.add(loss)

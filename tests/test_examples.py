@@ -6,6 +6,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import pytest
 
 import node
@@ -87,3 +88,25 @@ def test_examples_on_the_gpu(tmp_path, data, example, extra):
     run(example, "--data", data, "--limit", 100, "--epochs", 2, "--batch-size", 50, "--out", out, "--device", "gpu", "--resume", *extra)
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert len(history) == 2 and all(math.isfinite(value) for record in history for key, value in record.items() if "loss" in key)
+
+
+def test_non_finite_loss_stops_before_the_step_and_keeps_the_checkpoint(tmp_path, data):
+    out = tmp_path / "mlp"
+    run("center_loss_mnist", "--data", data, "--limit", 200, "--epochs", 1, "--out", out)
+    saved = (out / "checkpoint.npz").read_bytes()
+    with np.errstate(all="ignore"), pytest.raises(SystemExit, match=r"epoch 1: the loss is (nan|inf); stopped before the optimizer step"):
+        run("center_loss_mnist", "--data", data, "--limit", 200, "--epochs", 1, "--out", out, "--lr", 1e30)  # diverges in step 2
+    assert (out / "checkpoint.npz").read_bytes() == saved
+
+
+def test_checkpoint_refuses_non_finite_weights(tmp_path):
+    import common
+
+    model = node.Linear(2, 2, rng=0)
+    checkpoint = common.Checkpoint(tmp_path / "checkpoint.npz", model=model)
+    checkpoint.save(0, [])
+    saved = (tmp_path / "checkpoint.npz").read_bytes()
+    model.W.value[0, 0] = np.nan
+    with pytest.raises(SystemExit, match=r"epoch 2: model has non-finite values in W; the last good checkpoint .* is left as it was"):
+        checkpoint.save(1, [])
+    assert (tmp_path / "checkpoint.npz").read_bytes() == saved
