@@ -14,7 +14,6 @@ from .config import Config
 
 _BACKEND_NAMES = {"numpy": "numpy", "cpu": "numpy", "cupy": "cupy", "gpu": "cupy", "cuda": "cupy"}
 _cupy = None  # the cupy module, once it has been imported successfully
-_active = "numpy"
 
 INSTALL_HINT = (
     "Install the GPU extra that matches your driver's CUDA version (the 'CUDA Version' nvidia-smi prints): "
@@ -69,24 +68,25 @@ def cupy_available():
 def set_backend(name):
     """Choose where new data lives: 'numpy' (CPU) or 'cupy' (GPU).
 
-    Affects arrays made from Python data, DataLoader batches and new layers.
-    Existing Nodes and layers stay where they are; move them with ``.to()``.
+    Affects arrays made from Python data, DataLoader batches and new layers,
+    in this thread (a new thread starts on NumPy, as every setting in
+    ``node.Config`` does). Existing Nodes and layers stay where they are; move
+    them with ``.to()``.
     """
-    global _active
     name = canonical_name(name)
     if name == "cupy":
         _load_cupy()
-    _active = name
+    Config.backend = name
 
 
 def get_backend():
-    """Name of the active backend: 'numpy' or 'cupy'."""
-    return _active
+    """Name of this thread's active backend: 'numpy' or 'cupy'."""
+    return Config.backend
 
 
 def backend_module(name=None):
     """The array module (numpy or cupy) of the named or the active backend."""
-    name = _active if name is None else canonical_name(name)
+    name = Config.backend if name is None else canonical_name(name)
     return _load_cupy() if name == "cupy" else np
 
 

@@ -24,6 +24,8 @@ class Settings(threading.local):
             arrays. Arrays that already have a float dtype keep it.
         detect_anomaly: check every forward output and backward gradient for
             NaN and infinity (``with node.detect_anomaly():``); slow, for debugging.
+        backend: where new data goes, 'numpy' or 'cupy'; set it with
+            ``node.set_backend``, which also checks that CuPy can run.
         check_device_labels: range-check integer labels that are already on
             the GPU in every loss call. Off by default: reading them back makes
             each training step wait for the device. Labels on the host are
@@ -35,6 +37,7 @@ class Settings(threading.local):
         self.default_dtype = np.dtype(np.float32)
         self.check_device_labels = False
         self.detect_anomaly = False
+        self.backend = "numpy"
 
 
 Config = Settings()

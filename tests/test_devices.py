@@ -282,3 +282,14 @@ def test_running_mean(cp):
         for value, weight in [(1.0, 1), (2.0, 1), (4.0, 2)]:
             running.add(node.Node(cp.asarray(value, dtype=np.float32)), weight)
     assert running.value() == pytest.approx((1 + 2 + 8) / 4)
+
+
+def test_backend_choice_is_per_thread(cp):
+    import threading
+
+    node.set_backend("gpu")
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append((node.get_backend(), type(node.Node([1.0]).value))))
+    worker.start()
+    worker.join()
+    assert seen == [("numpy", np.ndarray)] and node.get_backend() == "cupy"
