@@ -159,7 +159,7 @@ def is_shared_view(a):
     """
     if isinstance(a, np.ndarray):
         return not a.flags.writeable
-    return 0 in a.strides
+    return any(stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape))
 
 
 def to_backend(x, name):
@@ -298,7 +298,9 @@ def fused(function):
     run op by op on a GPU; fused it is one. ``function`` gets the array module
     first and writes its maths with it (``xp.exp``) and with operators,
     including in-place ones (``m *= beta``) on its array arguments; no
-    reductions. On NumPy arrays it runs as written, one operation at a time::
+    reductions, and no arithmetic between two scalar arguments (CuPy's fusion
+    does that in float16, or int8 for ints: pass ``1 - beta`` in ready-made).
+    On NumPy arrays it runs as written, one operation at a time::
 
         @fused
         def axpy(xp, y, a, x):

@@ -480,9 +480,9 @@ def _run_backward(root, grad, retain_graph, retain_grad):
         inputs = f.inputs
         if inputs is None:
             raise GraphError(_FREED_MESSAGE)
-        for i, (x, value, version) in enumerate(zip(inputs, f.input_values, f.input_versions)):
+        for x, value, version in zip(inputs, f.input_values, f.input_versions):
             if x.version != version or x.value is not value:
-                raise GraphError(_modified_message(f, i, x, value, version))
+                raise GraphError(_modified_message(f, inputs.index(x), x, value, version))
         visited.append(f)
         refs = f.outputs
         if len(refs) == 1:
@@ -540,19 +540,22 @@ def _add_leaf_grads(leaf_grads):
     """Run the leaves' hooks on this pass's gradients, then add them into ``.grad``.
 
     Each leaf's ``.grad`` is an array of its own: a backward may hand the same
-    array to several inputs (``a + b`` passes its gradient to both), or a
-    broadcast view, so those are copied; everything else is used as it is.
+    memory to several inputs (``a + b`` passes its gradient to both, a reshape
+    passes a view of it), or a broadcast view, so those are copied; everything
+    else is used as it is.
     """
-    owned = set()
+    owners = set()  # the arrays whose memory a leaf's .grad already uses
     for x, gx in leaf_grads.items():
         if x._hooks:
             gx = _run_hooks(x, gx)
         if x.grad is not None:
             x.grad = x.grad + gx
             continue
-        if id(gx) in owned or backend.is_shared_view(gx):
+        owner = gx if gx.base is None else gx.base
+        if id(owner) in owners or backend.is_shared_view(gx):
             gx = gx.copy()
-        owned.add(id(gx))
+            owner = gx
+        owners.add(id(owner))
         x.grad = gx
 
 

@@ -199,6 +199,10 @@ def test_leaf_gradients_do_not_alias():
     for p in (a, b):
         p.grad *= 0.5  # clipping in place, parameter by parameter
     assert a.grad.tolist() == [0.5] * 3 and b.grad.tolist() == [0.5] * 3
+    c, d = node.Parameter(np.ones((2, 3))), node.Parameter(np.ones(6))
+    (c + d.reshape(2, 3)).sum().backward()  # d's gradient is a reshaped view of the same memory
+    c.grad *= 5
+    assert d.grad.tolist() == [1.0] * 6
 
 
 def test_integer_nodes_cannot_require_grad():

@@ -66,8 +66,8 @@ class ArrayDataset(Dataset):
         if len(lengths) != 1:
             raise ValueError(f"ArrayDataset: arrays have different lengths {[len(a) for a in arrays]}")
         self.arrays = arrays
-        self.backend = backend.get_array_module(*arrays).__name__
         backend.check_same_device("ArrayDataset", **{f"array {i}": a for i, a in enumerate(arrays) if backend.is_array(a)})
+        self.backend = backend.get_array_module(*arrays).__name__  # after is_array has recognised CuPy arrays
 
     def __len__(self):
         return len(self.arrays[0])

@@ -44,7 +44,7 @@ class Adam(Optimizer):
         # m/(√v/c + ε) = c · m/(√v + cε) with c = √(1-β₂ᵗ): one pass fewer than scaling √v.
         c = math.sqrt(1 - beta2**t)
         if xp is not np:
-            _adam_kernel(p.value, grad, m, v, beta1, beta2, wd, group["lr"] * c / (1 - beta1**t), eps * c)
+            _adam_kernel(p.value, grad, m, v, beta1, 1 - beta1, beta2, 1 - beta2, wd, group["lr"] * c / (1 - beta1**t), eps * c)
             return
         work = self._scratch.get(p)
         if work is None or work.shape != p.shape or type(work) is not type(p.value):
@@ -66,11 +66,15 @@ class Adam(Optimizer):
 
 
 @fused
-def _adam_kernel(xp, p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
-    """The update above as one expression per array, for ``cupy.fuse`` (same maths as the NumPy path)."""
+def _adam_kernel(xp, p, g, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, step_size, eps_hat):
+    """The update above as one expression per array, for ``cupy.fuse`` (same maths as the NumPy path).
+
+    1 - β arrives computed: inside a fused kernel, arithmetic between two
+    scalar arguments would be done in float16.
+    """
     g = g + weight_decay * p
     m *= beta1
-    m += (1 - beta1) * g
+    m += one_minus_beta1 * g
     v *= beta2
-    v += (1 - beta2) * (g * g)
+    v += one_minus_beta2 * (g * g)
     p -= step_size * m / (xp.sqrt(v) + eps_hat)
