@@ -27,7 +27,7 @@ from .backend import (
     scatter_add,
     set_backend,
 )
-from .config import Config, detect_anomaly, get_default_dtype, no_grad, set_default_dtype, using_config, zero_grad
+from .config import Config, detect_anomaly, get_default_dtype, manual_seed, no_grad, set_default_dtype, using_config, zero_grad
 from .core import AnomalyError, Function, GraphError, Node, as_node
 from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
@@ -68,6 +68,6 @@ __all__ = [
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "detect_anomaly", "functions", "get_array_module", "get_backend", "get_default_dtype",
-    "gradcheck", "load", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
+    "gradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
 ]

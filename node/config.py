@@ -24,6 +24,10 @@ class Settings(threading.local):
             arrays. Arrays that already have a float dtype keep it.
         detect_anomaly: check every forward output and backward gradient for
             NaN and infinity (``with node.detect_anomaly():``); slow, for debugging.
+        default_generator: the ``numpy.random.Generator`` that layers,
+            Dropout, the Center Loss family and DataLoader built without a
+            seed draw from (a child stream each), once ``node.manual_seed``
+            has set it; None means fresh entropy.
         backend: where new data goes, 'numpy' or 'cupy'; set it with
             ``node.set_backend``, which also checks that CuPy can run.
         check_device_labels: range-check integer labels that are already on
@@ -38,6 +42,7 @@ class Settings(threading.local):
         self.check_device_labels = False
         self.detect_anomaly = False
         self.backend = "numpy"
+        self.default_generator = None
 
 
 Config = Settings()
@@ -92,3 +97,15 @@ def detect_anomaly():
     NaN's source, not for training.
     """
     return using_config("detect_anomaly", True)
+
+
+def manual_seed(seed):
+    """Make everything built without ``rng=``/``seed=`` reproducible in this thread.
+
+    Layers' initial weights, Dropout masks, Center Loss centers and DataLoader
+    shuffling then draw from one generator seeded here (each object takes its
+    own child stream from it, in the order they are built), so running the same
+    code again gives the same model and batches. NumPy's global random state
+    is not touched. Explicit ``rng=``/``seed=`` arguments still win.
+    """
+    Config.default_generator = np.random.default_rng(seed)

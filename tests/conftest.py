@@ -49,6 +49,14 @@ def xp(request):
         node.set_backend(previous)
 
 
+@pytest.fixture(autouse=True)
+def fresh_settings():
+    """Every test starts from node's default settings (manual_seed, backend, grad mode) and leaves them so."""
+    node.Config.__init__()
+    yield
+    node.Config.__init__()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import backend
 from ..core import Node
+from ..layers.init import as_generator
 
 
 class DataLoader:
@@ -24,7 +25,8 @@ class DataLoader:
         shuffle: reshuffle every epoch (default True, as the seed notebook expects).
         drop_last: drop the last, smaller batch. Default False: every sample is
             seen once per epoch, and ``len(loader)`` = ceil(len(dataset) / batch_size).
-        seed: int seed (or numpy.random.Generator) of the shuffling; None for fresh entropy.
+        seed: int seed (or numpy.random.Generator) of the shuffling; None for fresh
+            entropy, or a stream of the generator set by ``node.manual_seed``.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=True, drop_last=False, seed=None):
@@ -34,7 +36,7 @@ class DataLoader:
             raise ValueError("DataLoader: the dataset is empty")
         self.dataset, self.batch_size = dataset, int(batch_size)
         self.shuffle, self.drop_last = shuffle, drop_last
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = as_generator(seed)
 
     def __len__(self):
         n = len(self.dataset)

@@ -25,6 +25,8 @@ class _BatchNorm(Layer):
             )
         if not self.training:
             return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var)
+        if x.size == 0:  # the statistics of no values are NaN: refuse before they reach the running averages
+            raise ValueError(f"{type(self).__name__}: training on an empty batch (input {x.shape}); the running statistics are left unchanged")
         if x.size == x.shape[1]:
             raise ValueError(f"{type(self).__name__}: training needs more than one value per channel, got input {x.shape}")
         f = BatchNorm(self.eps)

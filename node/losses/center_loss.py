@@ -16,7 +16,8 @@ They differ in how the centers move:
   changes the center step. This rule is not the gradient of L (that would be
   λ Σᵢ (c_j - xᵢ) / M, which depends on λ and on the batch size M).
 
-* ``LearnableCenterLoss`` — the form of seeds 001 and 004: centers are a
+* ``LearnableCenterLoss`` — the form of seeds 001 and 004 (seed 001 drops the ½:
+  use twice the λ): centers are a
   Parameter trained by their own optimizer (SGD, lr 0.5 there) from the
   gradient ∂L/∂c_j = λ Σᵢ δ(yᵢ = j)(c_j - xᵢ)/M. The common pitfall: with a
   small λ the centers barely move. By default (``scale_centers_by_lambda=False``)
@@ -60,6 +61,8 @@ def check_features(x, labels, num_features, name, centers):
     backend.check_same_device(name, features=x, centers=centers)
     if x.ndim != 2 or x.shape[1] != num_features:
         raise ValueError(f"{name}: features must have shape (M, {num_features}), got {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: got an empty batch (features of shape {x.shape}); the loss of no samples is undefined")
     if len(labels) != x.shape[0]:
         raise ValueError(f"{name}: {x.shape[0]} features but {len(labels)} labels")
     return x
@@ -88,6 +91,9 @@ class CenterLoss(Layer):
     """
 
     def __init__(self, num_classes, num_features, alpha=0.5, lambda_=1.0, rng=None, dtype=None):
+        if not 0 <= alpha <= 1:
+            # α > 1 overshoots the class mean every step (α = 3.5 diverged to 1.6e4 in 30 steps).
+            raise ValueError(f"CenterLoss: alpha must be in [0, 1] (the paper's rule moves a center part of the way to its class mean), got {alpha}")
         self.num_classes, self.num_features, self.alpha, self.lambda_ = num_classes, num_features, alpha, lambda_
         self.centers = initial_centers(num_classes, num_features, rng, dtype)  # a buffer: saved and moved, not trained
 
@@ -165,6 +171,10 @@ class LearnableCenterLoss(LearnableCenters):
         rng: seeds the centers' initialisation.
 
     Give the centers to a separate optimizer, e.g. ``node.SGD(loss.parameters(), lr=0.5)``.
+
+    The ½ follows the paper (and seed 004). Seed 001 writes its center loss as
+    Σᵢ‖xᵢ - c_yᵢ‖²/M, without the ½: that is this loss with λ doubled, which is
+    how ``examples/compare_losses.py`` reproduces it (``lambda_=2·λ_c``).
     """
 
     def forward(self, x, target):
