@@ -57,13 +57,13 @@ from .layers import (
 )
 from .losses import CenterLoss, LearnableCenterLoss, PCLoss
 from .optim import SGD, Adam, Optimizer, StepLR
-from .serialization import load, save
+from .serialization import CheckpointError, load, save
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
-    "Config", "Conv2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
+    "CheckpointError", "Config", "Conv2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",

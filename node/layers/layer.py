@@ -146,16 +146,28 @@ class Layer:
     def load_state_dict(self, state):
         """Copy arrays from ``state`` into the parameters and buffers, in place.
 
+        Nothing is changed unless every entry fits.
+
         Raises:
+            TypeError: ``state`` is not a dict, or the first name whose value is not a
+                numeric array (a list, a string, None...), with the type it got.
             KeyError: names missing from ``state`` or not in this layer, listed.
             ValueError: the first name whose shape differs, with both shapes.
         """
+        cls = type(self).__name__
+        if not callable(getattr(state, "keys", None)):  # a dict, or a mapping such as numpy.load's NpzFile
+            raise TypeError(f"{cls}.load_state_dict expects a dict of arrays by name, got {type(state).__name__}")
         arrays = self.state_dict()
         missing = sorted(set(arrays) - set(state))
-        unexpected = sorted(set(state) - set(arrays))
+        unexpected = sorted(set(state) - set(arrays), key=str)
         if missing or unexpected:
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing {missing}, unexpected {unexpected}")
+            raise KeyError(f"{cls}.load_state_dict: missing {missing}, unexpected {unexpected}")
         for name, array in arrays.items():
+            value = state[name]  # NumPy/CuPy arrays and NumPy scalars have a shape and a dtype; Nodes must pass .value
+            kind = getattr(getattr(value, "dtype", None), "kind", None)
+            if isinstance(value, Node) or not hasattr(value, "shape") or kind not in ("b", "i", "u", "f"):
+                got = type(value).__name__ if kind is None or isinstance(value, Node) else f"an array of dtype {value.dtype}"
+                raise TypeError(f"{cls}.load_state_dict: '{name}' must be a numeric array, got {got}")
             if tuple(state[name].shape) != array.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: '{name}' has shape {tuple(state[name].shape)} "
@@ -172,8 +184,17 @@ class Layer:
         _save_file(path, {name: backend.asnumpy(a) for name, a in self.state_dict().items()})
 
     def load(self, path):
-        """Load parameters and buffers saved by :meth:`save` (names and shapes are checked)."""
-        return self.load_state_dict(_load_file(path))
+        """Load parameters and buffers saved by :meth:`save` (names, types and shapes are checked).
+
+        A checkpoint that does not fit this layer raises what :meth:`load_state_dict`
+        raises, with the file's name in front: with several checkpoints about, the
+        message has to say which one did not fit.
+        """
+        state = _load_file(path)
+        try:
+            return self.load_state_dict(state)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise type(exc)(f"{path}: {exc.args[0]}") from None
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"

@@ -94,18 +94,46 @@ class Optimizer:
         return {"param_groups": groups, "state": state}
 
     def load_state_dict(self, state_dict):
-        """Restore what :meth:`state_dict` returned, so training resumes exactly."""
-        groups = state_dict["param_groups"]
+        """Restore what :meth:`state_dict` returned, so training resumes exactly.
+
+        The whole dict is checked before anything changes, so a malformed one
+        (missing 'param_groups' or 'state', a parameter index out of range, a
+        moment of the wrong shape) raises and leaves the optimizer as it was.
+
+        Raises:
+            TypeError: ``state_dict`` or a part of it has the wrong type (named).
+            KeyError: 'param_groups' or 'state' is missing (named).
+            ValueError: group sizes that differ, or a bad parameter index or shape (named).
+        """
+        cls = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{cls}.load_state_dict expects the dict state_dict() returns, got {type(state_dict).__name__}")
+        missing = [key for key in ("param_groups", "state") if key not in state_dict]
+        if missing:
+            raise KeyError(
+                f"{cls}.load_state_dict: the dict has no {' or '.join(repr(k) for k in missing)} "
+                f"(it has {sorted(map(str, state_dict))}); pass what {cls}.state_dict() returned"
+            )
+        groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, (list, tuple)) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in groups
+        ):
+            raise TypeError(f"{cls}.load_state_dict: 'param_groups' must be a list of dicts, each with a 'params' list")
+        if not isinstance(saved_state, dict) or not all(isinstance(s, dict) for s in saved_state.values()):
+            raise TypeError(f"{cls}.load_state_dict: 'state' must be a dict of dicts, by parameter index")
         if len(groups) != len(self.param_groups) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the checkpoint has groups of sizes "
+                f"{cls}.load_state_dict: the checkpoint has groups of sizes "
                 f"{[len(g['params']) for g in groups]}, this optimizer {[len(g['params']) for g in self.param_groups]}"
             )
         params = self.parameters()
-        for saved, group in zip(groups, self.param_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = {}
-        for i, saved in state_dict["state"].items():
+        state = {}
+        for i, saved in saved_state.items():
+            if isinstance(i, bool) or not isinstance(i, (int, str)) or not str(i).isdecimal() or int(i) >= len(params):
+                raise ValueError(
+                    f"{cls}.load_state_dict: 'state' has an entry for parameter {i!r}, "
+                    f"but this optimizer has parameters 0..{len(params) - 1}"
+                )
             p = params[int(i)]
             xp = backend.get_array_module(p.value)
             entry = {}
@@ -116,11 +144,14 @@ class Optimizer:
                     v = v.item()  # a number saved as a NumPy scalar
                 elif backend.is_array(v):
                     raise ValueError(
-                        f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {i} "
+                        f"{cls}.load_state_dict: state '{k}' of parameter {i} "
                         f"has shape {v.shape}, the parameter {p.shape}"
                     )
                 entry[k] = v
-            self.state[p] = entry
+            state[p] = entry
+        for saved, group in zip(groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = state
 
 
 def _follow_parameter(param, state):
