@@ -49,9 +49,9 @@ class LeNetsPlusPlus(node.Network):
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=10, batch_size=100, out="runs/center_loss_convnet")
+    p = common.parser(__doc__, epochs=10, batch_size=100, out="runs/center_loss_convnet")
     p.add_argument("--lr", type=float, default=0.001, help="SGD learning rate (seed 004: 0.001)")
-    p.add_argument("--lambda", dest="lambda_", type=float, default=1.0, help="center loss weight λ (0: softmax only)")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=1.0, help="center loss weight λ (0: softmax only)")
     p.add_argument("--alpha", type=float, default=0.5, help="center update rate α (paper form)")
     p.add_argument("--learnable-centers", action="store_true", help="train the centers with their own SGD instead of the update rule")
     p.add_argument("--center-lr", type=float, default=0.5, help="learning rate of the centers' SGD (with --learnable-centers)")
@@ -75,9 +75,9 @@ def main(argv=None):
     if center is not None:
         parts["center"] = center
     name = "softmax" if center is None else f"softmax + center loss ({'learnable' if args.learnable_centers else 'paper'} centers, λ={args.lambda_})"
-    checkpoint = common.Checkpoint(out / "checkpoint.npz", **parts)
+    checkpoint = common.Checkpoint(out / "checkpoint.npz", config=common.run_config(args), **parts)
     start, history = checkpoint.resume(args.resume)
-    print(f"{name}: {len(train)} training and {len(test)} test images, epochs {start + 1}..{args.epochs}", flush=True)
+    print(f"{name}: {len(train)} training and {len(test)} test images, {common.epochs_to_train(start, args.epochs)}", flush=True)
 
     for epoch in range(start, args.epochs):
         began = time.perf_counter()

@@ -32,10 +32,10 @@ class Classifier(node.Network):
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=25, batch_size=128, out="runs/center_loss_mnist")
+    p = common.parser(__doc__, epochs=25, batch_size=128, out="runs/center_loss_mnist")
     p.add_argument("--no-center", action="store_true", help="softmax only (the baseline)")
     p.add_argument("--alpha", type=float, default=0.01, help="center update rate α")
-    p.add_argument("--lambda", dest="lambda_", type=float, default=1.0, help="center loss weight λ")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=1.0, help="center loss weight λ")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--frames", action="store_true", help="save a scatter of the test features every epoch")
     args = p.parse_args(argv)
@@ -49,10 +49,10 @@ def main(argv=None):
     parts = {"model": model, "optimizer": optimizer, "loader": loader}
     if center is not None:
         parts["center"] = center
-    checkpoint = common.Checkpoint(out / "checkpoint.npz", **parts)
+    checkpoint = common.Checkpoint(out / "checkpoint.npz", config=common.run_config(args), **parts)
     start, history = checkpoint.resume(args.resume)
     name = "softmax" if center is None else "softmax + center loss"
-    print(f"{name}: {len(train)} training and {len(test)} test images, epochs {start + 1}..{args.epochs}", flush=True)
+    print(f"{name}: {len(train)} training and {len(test)} test images, {common.epochs_to_train(start, args.epochs)}", flush=True)
 
     for epoch in range(start, args.epochs):
         began = time.perf_counter()

@@ -3,7 +3,8 @@
 Every example takes the same options (--data, --epochs, --limit, --seed,
 --device, --out, --resume), writes its figures and a metrics.json into --out,
 saves a checkpoint there after every epoch (atomically) and, with --resume,
-continues from it.
+continues from it. The checkpoint records the options that define the run
+(``run_config``), so --resume refuses to continue a run that had other ones.
 """
 import argparse
 import json
@@ -21,21 +22,77 @@ import node
 REPO = Path(__file__).resolve().parents[1]
 
 
-def parser(description, epochs, batch_size, out):
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", default=None, help="data root holding mnist/ (default: $NODE_DATA, else ../shared/data, else ~/.cache/node)")
-    p.add_argument("--epochs", type=int, default=epochs, help="epochs to train")
-    p.add_argument("--batch-size", type=int, default=batch_size, help="training batch size")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights, centers and shuffling")
-    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu runs on CuPy")
-    p.add_argument("--out", default=out, help="folder for figures, metrics.json and checkpoint.npz")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+MIN_LIMIT = 20  # --limit: enough for a batch and several images of most classes (fewer make the metrics degenerate)
+NOT_RUN_OPTIONS = {"data", "epochs", "out", "resume", "device", "frames"}  # where, how long and on what a run goes: free to change on --resume
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to help texts that do not state their default themselves, and not for flags or None."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def at_least(minimum, rule=""):
+    """An argparse type: an integer >= ``minimum``; the error (argparse adds the option's name) states the rule."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}{rule}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its own messages
+    return parse
+
+
+def parser(doc, epochs, batch_size, out, limit=None, helps=None):
+    """The shared options; ``doc`` is the example's docstring, whose first paragraph becomes the description.
+
+    ``helps`` maps an option's dest to a help text of the example's own, replacing the shared one.
+    """
+    description = " ".join(doc.strip().split("\n\n")[0].split())
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    helps = {
+        "data": "data root holding mnist/ (default: $NODE_DATA, else ../shared/data, else ~/.cache/node)",
+        "epochs": "epochs to train, at least 1 (with --resume: the total, counting those done)",
+        "batch_size": "training batch size",
+        "limit": f"use only the first N training and N test images, N >= {MIN_LIMIT}" + (" (default: all)" if limit is None else ""),
+        "seed": "seed for weights, centers and shuffling",
+        "device": "cpu runs on NumPy, gpu on CuPy",
+        "out": "folder for figures, metrics.json and checkpoint.npz",
+        "resume": "continue from the checkpoint in --out; the options that define the run (all but --epochs, --data, --device and --out) must be those it was written with",
+        **(helps or {}),
+    }
+    p.add_argument("--data", default=None, help=helps["data"])
+    p.add_argument("--epochs", type=at_least(1), default=epochs, help=helps["epochs"])
+    p.add_argument("--batch-size", type=at_least(1), default=batch_size, help=helps["batch_size"])
+    rule = " (enough images for a batch and for the per-class metrics)"
+    p.add_argument("--limit", type=at_least(MIN_LIMIT, rule), default=limit, metavar="N", help=helps["limit"])
+    p.add_argument("--seed", type=int, default=0, help=helps["seed"])
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help=helps["device"])
+    p.add_argument("--out", default=out, help=helps["out"])
+    p.add_argument("--resume", action="store_true", help=helps["resume"])
     return p
 
 
 def setup(args):
-    """Select the backend and create the output folder; exit with a clear message if the GPU is missing."""
+    """Check --data, select the backend and create the output folder; exit with a clear message if either is wrong.
+
+    Nothing is created before the checks pass.
+    """
+    root = data_root(args.data)
+    if root is not None and not Path(root).expanduser().is_dir():
+        given = f"--data {args.data}" if args.data else f"$NODE_DATA={root} (no --data given)"
+        sys.exit(
+            f"{given}: no such folder ({Path(root).expanduser().absolute()}). Pass --data a folder that holds mnist/ "
+            "(the four MNIST IDX files), or create the folder first to have them downloaded there. Nothing was created."
+        )
     try:
         node.set_backend("cupy" if args.device == "gpu" else "numpy")
     except node.BackendError as exc:
@@ -62,8 +119,8 @@ def datasets(args, dataset_class=node.MNIST, **options):
     try:
         train = dataset_class(training=True, root=root, **options)
         test = dataset_class(training=False, root=root, **options)
-    except FileNotFoundError as exc:
-        sys.exit(str(exc))
+    except FileNotFoundError as exc:  # the library's message speaks to Python callers (root=); this one to the command line
+        sys.exit(str(exc).replace("pass root=", "pass --data"))
     if args.device == "gpu":  # images stay on the GPU as uint8; batches are gathered and converted there
         train, test = train.to("gpu"), test.to("gpu")
     if args.limit:
@@ -77,15 +134,29 @@ def batches(loader, desc):
     return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, mininterval=0.5)
 
 
+def option(name):
+    """The command-line spelling of an argparse destination: no_center -> --no-center, lambda_ -> --lambda."""
+    return "--" + name.rstrip("_").replace("_", "-")
+
+
+def run_config(args):
+    """The options that define a run (model, loss, optimizer, data, seed), as a checkpoint records them.
+
+    Left out: where and how long it runs (NOT_RUN_OPTIONS); those may change on --resume.
+    """
+    return {name: value for name, value in sorted(vars(args).items()) if name not in NOT_RUN_OPTIONS}
+
+
 class Checkpoint:
     """Saves and restores everything a run needs to continue exactly.
 
     ``parts`` maps names to objects with ``state_dict()``/``load_state_dict()``
-    (models, optimizers, schedulers, loaders, center losses).
+    (models, optimizers, schedulers, loaders, center losses). ``config`` (see
+    ``run_config``) is stored with them, and a resume with other options is refused.
     """
 
-    def __init__(self, path, **parts):
-        self.path, self.parts = Path(path), parts
+    def __init__(self, path, config=None, **parts):
+        self.path, self.config, self.parts = Path(path), config, parts
 
     def save(self, epoch, history):
         """Write the checkpoint atomically; refuse (and exit) if any weight is NaN or infinite."""
@@ -97,20 +168,51 @@ class Checkpoint:
                     f"epoch {epoch + 1}: {name} has non-finite values in {', '.join(bad[:5])}; the last good checkpoint "
                     f"({self.path}) is left as it was. Find the source with node.detect_anomaly(), or lower the learning rate."
                 )
-        node.save(self.path, {"parts": state, "epoch": epoch, "history": history})
+        node.save(self.path, {"parts": state, "epoch": epoch, "history": history, "config": self.config})
 
     def resume(self, requested):
-        """(next epoch, history): from the checkpoint when --resume and it exists, else (0, [])."""
+        """(next epoch, history): from the checkpoint when --resume and it exists, else (0, []).
+
+        Exits with a message if the checkpoint was written by a run with other options.
+        """
         if not requested:
             return 0, []
         if not self.path.is_file():
             print(f"--resume: no checkpoint at {self.path}; starting from scratch", flush=True)
             return 0, []
         state = node.load(self.path)
+        fresh = "To start a new run instead, drop --resume (the checkpoint there is then overwritten) or pick another --out."
+        saved = state.get("config")
+        if saved is None and self.config is not None:
+            print(f"--resume: {self.path} does not record its run's options (an older checkpoint); they are not checked", flush=True)
+        elif saved is not None and self.config is not None and saved != self.config:
+            missing = "(no such option)"
+            shown = lambda value: "not given" if value is None else value
+            differ = [
+                f"{option(name)}: {shown(saved.get(name, missing))} in the checkpoint, {shown(self.config.get(name, missing))} now"
+                for name in sorted(set(saved) | set(self.config)) if saved.get(name, missing) != self.config.get(name, missing)
+            ]
+            sys.exit(
+                f"--resume: {self.path} was written by a run with other options, and a checkpoint continues only its own run:\n  "
+                + "\n  ".join(differ) + f"\nResume with the options it was written with. {fresh}"
+            )
+        missing_parts = [name for name in self.parts if name not in state["parts"]]
+        if missing_parts:
+            sys.exit(f"--resume: {self.path} holds no {', '.join(missing_parts)}, so it was written by another kind of run. {fresh}")
         for name, part in self.parts.items():
             part.load_state_dict(state["parts"][name])
         print(f"resumed from {self.path} after epoch {state['epoch'] + 1}", flush=True)
         return state["epoch"] + 1, state["history"]
+
+
+def epochs_to_train(start, epochs):
+    """The plan a run prints: "epochs 3..5", or, for a resumed run that is already finished, what it does instead."""
+    if start < epochs:
+        return f"epochs {start + 1}..{epochs}"
+    return (
+        f"already finished: the checkpoint holds {start} epoch{'s' if start != 1 else ''} and --epochs is {epochs}, so nothing is trained; "
+        "the report is written from the checkpoint (raise --epochs to train further)"
+    )
 
 
 def stop_if_not_finite(loss, where):

@@ -78,8 +78,9 @@ def train_run(folder, title, options, args, train, test, out):
     optimizers = [part for name, part in parts.items() if name.endswith("optimizer")]
     run_dir = out / folder
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = common.Checkpoint(run_dir / "checkpoint.npz", **parts)
+    checkpoint = common.Checkpoint(run_dir / "checkpoint.npz", config=common.run_config(args), **parts)
     start, history = checkpoint.resume(args.resume)
+    print(f"{title}: {common.epochs_to_train(start, args.epochs)}", flush=True)
 
     for epoch in range(start, args.epochs):
         began = time.perf_counter()
@@ -110,15 +111,16 @@ def train_run(folder, title, options, args, train, test, out):
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=3, batch_size=100, out="runs/compare_losses")
-    p.add_argument("--full", action="store_true", help="the seed's 20 epochs on all 60,000 / 10,000 images")
+    p = common.parser(__doc__, epochs=3, batch_size=100, out="runs/compare_losses", limit=20000, helps={
+        "limit": f"use only the first N training images and the first min(N, 2,000) test images, N >= {common.MIN_LIMIT}",
+    })
+    p.add_argument("--full", action="store_true", help="the seed's recipe: 20 epochs on all 60,000 / 10,000 images (overrides --epochs and --limit)")
     p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.01; 0.001, the seed's, with --full)")
-    p.add_argument("--lambda-center", type=float, default=1.0, help="λ_c in seed 001's convention (Σ‖x-c‖²/B)")
-    p.add_argument("--center-lr", type=float, default=0.5)
-    p.add_argument("--lambda-pc", type=float, default=1e-4)
-    p.add_argument("--pc-lr", type=float, default=0.01)
-    p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as seed 001's code (they run away)")
-    p.set_defaults(limit=20000)
+    p.add_argument("--lambda-center", type=float, default=1.0, help="Center Loss weight λ_c in seed 001's convention (Σ‖x-c‖²/B)")
+    p.add_argument("--center-lr", type=float, default=0.5, help="learning rate of the centers' own SGD")
+    p.add_argument("--lambda-pc", type=float, default=1e-4, help="PC loss weight λ_pc (the PC loss is subtracted)")
+    p.add_argument("--pc-lr", type=float, default=0.01, help="learning rate of the PC centers' own SGD")
+    p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as seed 001's code does (they run away)")
     args = p.parse_args(argv)
     if args.full:
         args.epochs, args.limit = 20, None

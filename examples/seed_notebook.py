@@ -1,8 +1,90 @@
-# The code cells of ../shared/seeds/000_474c49b8c984d1dc.txt, as written, run against `node`.
-# Only two lines differ, because this is a script and not a notebook:
-#   tqdm.tqdm_notebook -> tqdm.tqdm, and the `%matplotlib inline` magic is commented out.
-# tests/test_seed_notebook.py checks every cell below against the seed's text and runs them.
-# Run: NODE_DATA=../shared/data python examples/seed_notebook.py  (25 epochs, as the notebook)
+"""Seed 000's notebook as written: an MLP with a 2-D feature layer trained with the notebook's own Center Loss.
+
+The cells from "# In [1]:" on are the code cells of ../shared/seeds/000_474c49b8c984d1dc.txt,
+as written, run against `node`. Only two lines differ, because this is a script and
+not a notebook: tqdm.tqdm_notebook -> tqdm.tqdm, and the `%matplotlib inline` magic is
+commented out. tests/test_seed_notebook.py checks every cell against the seed's text
+and runs them.
+
+Run as a script, main() takes the examples' options and runs the cells with these
+changes to their text, each on one line (the file itself stays as written):
+
+* --data: the cells' node.MNIST() reads $NODE_DATA, which is set from --data;
+* --epochs N: range(25) -> range(N) in the training loop (25 is the notebook's);
+* --limit N: the dataset is the first N training images, for training and for the figure;
+* --batch-size N: batch_size=128 -> batch_size=N;
+* --seed N: np.random.seed(N) and node.manual_seed(N) before the first cell (the notebook
+  does not seed; this makes a run repeatable);
+* --out: plt.show() -> the figure saved as --out/features.png (a script has no window).
+
+--device gpu and --resume are refused: the cells compute with NumPy on the host and
+keep no checkpoint. examples/center_loss_mnist.py trains the same model with both.
+
+    python examples/seed_notebook.py --data ../shared/data
+"""
+import os
+import re
+import sys
+from pathlib import Path
+
+CELLS = re.compile(r"^# In \[[^\]]*\]:\n", re.M)
+
+
+def main(argv=None):
+    """Parse the options, then run the cells below with the changes the docstring lists."""
+    import common
+
+    p = common.parser(__doc__, epochs=25, batch_size=128, out="runs/seed_notebook", helps={
+        "limit": f"use only the first N training images, N >= {common.MIN_LIMIT} (default: all 60,000, as the notebook)",
+        "seed": "seed for NumPy's global generator (the centroids) and node.manual_seed (weights, shuffling)",
+        "device": "cpu only: the notebook's cells compute with NumPy on the host",
+        "out": "folder for features.png, the notebook's figure",
+        "resume": "not supported: the notebook's code keeps no checkpoint",
+    })
+    args = p.parse_args(argv)
+    if args.resume:
+        p.error("--resume is not supported: the notebook's code keeps no checkpoint; run it again without --resume")
+    if args.device == "gpu":
+        p.error("--device gpu is not supported: the notebook's cells compute with NumPy on the host "
+                "(np.argmax(target.value), ...); examples/center_loss_mnist.py --device gpu trains this model on the GPU")
+    out = common.setup(args)  # checks --data before creating --out
+    root = common.data_root(args.data)
+    if root:
+        os.environ["NODE_DATA"] = str(root)
+
+    source = Path(__file__).read_text(encoding="utf-8")
+    start = CELLS.search(source).start()
+    cells = source[start:]
+    # Patterns, not the lines themselves: tests/test_seed_notebook.py edits those lines in this file's text and expects each once.
+    changes = [
+        (r"for epoch in range\(25\):", f"for epoch in range({args.epochs}):"),
+        (r"batch_size=128\)", f"batch_size={args.batch_size})"),
+        (r"plt\.show\(\)", f"fig.savefig({str(out / 'features.png')!r})"),
+    ]
+    if args.limit:
+        changes.append((r"dataset = node\.MNIST\(training=True\)", f"dataset = node.MNIST(training=True); dataset = node.Subset(dataset, np.arange(min({args.limit}, len(dataset))))"))
+    for pattern, new in changes:
+        cells, found = re.subn(pattern, lambda match: new, cells)
+        if found != 1:
+            sys.exit(f"seed_notebook.py: expected {pattern!r} once in the cells, found it {found} times")
+
+    import matplotlib
+    import numpy as np
+
+    import node
+
+    matplotlib.use("Agg")  # no window: the figure goes to --out
+    np.random.seed(args.seed)  # the notebook's centroids (np.random.randn)
+    node.manual_seed(args.seed)  # its layers' weights and the DataLoader's shuffling
+    padding = "\n" * source[:start].count("\n")  # tracebacks give the line numbers of this file
+    exec(compile(padding + cells, __file__, "exec"), {"__name__": "__seed_notebook__"})
+    print(f"figure: {out / 'features.png'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit()  # the cells below have run inside main(), with the options applied
+
 
 # In [1]:
 import node

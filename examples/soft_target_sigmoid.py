@@ -10,7 +10,7 @@ primitive version is ``primitive_sigmoid_cross_entropy`` below; both models
 start from the same weights and see the same batches.
 
 Targets are one-hot rows, the extreme case of soft targets. Writes curves.png
-(train and test loss of both), metrics.json and checkpoints.
+(train and test loss, and test accuracy, of both), metrics.json and checkpoints.
 
     python examples/soft_target_sigmoid.py --data ../shared/data
 """
@@ -54,7 +54,7 @@ def evaluate(model, loss_fn, dataset):
 
 
 def main(argv=None):
-    p = common.parser(__doc__.splitlines()[0], epochs=20, batch_size=100, out="runs/soft_target_sigmoid")
+    p = common.parser(__doc__, epochs=20, batch_size=100, out="runs/soft_target_sigmoid")
     p.add_argument("--units", type=int, default=1000, help="hidden units per layer")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     args = p.parse_args(argv)
@@ -70,9 +70,9 @@ def main(argv=None):
             "loader": node.DataLoader(train, batch_size=args.batch_size, seed=args.seed + 1),  # the same batches
         }
     parts = {f"{part}/{name}": obj for name, run in runs.items() for part, obj in run.items()}
-    checkpoint = common.Checkpoint(out / "checkpoint.npz", **parts)
+    checkpoint = common.Checkpoint(out / "checkpoint.npz", config=common.run_config(args), **parts)
     start, history = checkpoint.resume(args.resume)
-    print(f"{len(train)} training and {len(test)} test images, epochs {start + 1}..{args.epochs}", flush=True)
+    print(f"{len(train)} training and {len(test)} test images, {common.epochs_to_train(start, args.epochs)}", flush=True)
 
     for epoch in range(start, args.epochs):
         record = {"epoch": epoch + 1}
@@ -101,7 +101,7 @@ def main(argv=None):
     for name, run in runs.items():
         test_loss, test_accuracy = evaluate(run["model"], LOSSES[name], test)
         results.append({"loss": name, "test_loss": test_loss, "test_accuracy": test_accuracy})
-    curves = {f"{name} {split} loss": [r[f"{name} {split} loss"] for r in history] for name in runs for split in ("train", "test")}
+    curves = {f"{name} {curve}": [r[f"{name} {curve}"] for r in history] for name in runs for curve in ("train loss", "test loss", "test accuracy")}
     node.plot.training_curves(curves, out / "curves.png", title="sigmoid cross entropy: custom Function vs primitive ops")
     common.write_json(out / "metrics.json", {"runs": results, "history": history, "args": vars(args)})
     print(common.markdown_table(results, ["loss", "test_loss", "test_accuracy"]))

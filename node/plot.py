@@ -11,11 +11,11 @@ import numpy as np
 from . import backend
 
 
-def _figure(width, height):
+def _figure(width, height, layout=None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -66,7 +66,7 @@ def save_epoch_frame(features, labels, epoch, folder, classes=None):
 
 def feature_panels(runs, path=None, classes=None):
     """Side-by-side scatter panels, one per run: ``runs`` maps a title to (features, labels)."""
-    fig = _figure(5 * len(runs), 5)
+    fig = _figure(5 * len(runs), 5, layout="constrained")  # spaces the panels so labels never run into a neighbour
     for i, (title, (features, labels)) in enumerate(runs.items()):
         scatter_features_on(fig.add_subplot(1, len(runs), i + 1), features, labels, title, classes)
     return _save(fig, path)
