@@ -165,7 +165,7 @@ class Layer:
         for name, array in arrays.items():
             value = state[name]  # NumPy/CuPy arrays and NumPy scalars have a shape and a dtype; Nodes must pass .value
             kind = getattr(getattr(value, "dtype", None), "kind", None)
-            if isinstance(value, Node) or not hasattr(value, "shape") or kind not in ("b", "i", "u", "f"):
+            if isinstance(value, Node) or not hasattr(value, "shape") or kind not in ("b", "i", "u", "f", "c"):
                 got = type(value).__name__ if kind is None or isinstance(value, Node) else f"an array of dtype {value.dtype}"
                 raise TypeError(f"{cls}.load_state_dict: '{name}' must be a numeric array, got {got}")
             if tuple(state[name].shape) != array.shape:
