@@ -4,9 +4,9 @@ The package reads in dependency order:
 
     config       settings: graph recording on/off (no_grad), default dtype
     backend      NumPy or CuPy: get_array_module, asnumpy, scatter_add, fused kernels
-    core         Node, Function and the backward walk
+    core         Node, Function, the backward walk and node.grad
     functions    every differentiable op (arithmetic ... conv2d, losses)
-    gradient_check   gradcheck against finite differences
+    gradient_check   gradcheck and gradgradcheck against finite differences
     serialization    atomic .npz checkpoints
     layers       Layer, Network, Sequential, Linear, Conv2d, ...
     optim        SGD, Adam, StepLR
@@ -28,11 +28,11 @@ from .backend import (
     set_backend,
 )
 from .config import Config, detect_anomaly, get_default_dtype, manual_seed, no_grad, set_default_dtype, using_config, zero_grad
-from .core import AnomalyError, Function, GraphError, Node, as_node
+from .core import AnomalyError, Function, GraphError, Node, as_node, grad
 from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
 from .functions import concat, stack
-from .gradient_check import gradcheck
+from .gradient_check import gradcheck, gradgradcheck
 from .layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -68,6 +68,6 @@ __all__ = [
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "detect_anomaly", "functions", "get_array_module", "get_backend", "get_default_dtype",
-    "gradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
+    "grad", "gradcheck", "gradgradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
 ]

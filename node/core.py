@@ -48,6 +48,7 @@ class Node:
         value: the array.
         grad: the gradient of the last ``backward()`` (same shape and dtype as
             ``value``), or None. Only leaves (Nodes no function created) keep it.
+            An array, or a Node with a graph after ``backward(create_graph=True)``.
             Treat it as read-only: it may be shared with other Nodes.
         creator: the Function that produced this Node, or None for a leaf.
         version: how many times the value was changed in place through node
@@ -291,35 +292,26 @@ class Node:
         return F.softmax_with_cross_entropy(self, target)
 
     # ---- backward ----------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False, retain_grad=False):
+    def backward(self, grad=None, retain_graph=None, create_graph=False, retain_grad=False):
         """Compute the gradient of this Node with respect to every leaf that requires one.
 
         Args:
             grad: the upstream gradient, same shape as this Node. May be left out
                 only when the Node holds a single value (a loss).
             retain_graph: keep the graph so that backward can run through it again.
-                By default each function drops its inputs and saved arrays once
-                the walk is over, which frees the graph's memory.
+                By default (None) it is kept only with ``create_graph``; otherwise
+                each function drops its inputs and saved arrays once the walk is
+                over, which frees the graph's memory.
+            create_graph: record the backward pass itself, so that the leaves'
+                ``.grad`` are Nodes with a graph of their own, which can be
+                differentiated again (second derivatives; see docs/higher_order.md).
+                Without it ``.grad`` is a plain array.
             retain_grad: also keep ``.grad`` on intermediate Nodes (for inspection).
         """
-        if not self.requires_grad:
-            raise GraphError(
-                "backward() on a Node that does not require grad: it was made under "
-                "node.no_grad()/node.zero_grad(), from data, or from inputs that need no gradient"
-            )
-        xp = backend.get_array_module(self.value)
-        if grad is None:
-            if self.value.size != 1:
-                raise GraphError(
-                    f"backward() without a gradient needs a Node with one element (a loss); this one "
-                    f"has shape {self.shape}. Pass grad= an array of that shape, or reduce it first (e.g. .sum())."
-                )
-            grad = xp.ones_like(self.value)
-        else:
-            grad = backend.as_array(getattr(grad, "value", grad), xp, dtype=self.value.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward(grad=...) got a gradient of shape {grad.shape} for a Node of shape {self.shape}")
-        _run_backward(self, grad, retain_graph, retain_grad)
+        if retain_graph is None:
+            retain_graph = create_graph
+        grad = _root_gradient(self, grad, create_graph, "backward()")
+        _run_backward((self,), (grad,), retain_graph, create_graph, retain_grad)
 
 
 class Function:
@@ -403,6 +395,46 @@ class Function:
     def backward(self, *gys):
         raise NotImplementedError(f"{type(self).__name__}.backward is not written")
 
+    def backward_graph(self, *gys):
+        """The backward written with node operations, so that it is recorded as a graph.
+
+        ``backward(create_graph=True)`` and ``node.grad(..., create_graph=True)``
+        call this instead of ``backward``: ``gys`` are Nodes, and the gradients it
+        returns are Nodes whose graph reaches back to ``self.inputs`` (and to the
+        ``gys``), so they can be differentiated again. Write it with the input
+        Nodes (``self.inputs``), never their raw ``.value``: a raw array is a
+        constant, and the second derivative through it would be lost.
+
+        By default, a Function without one still takes part: its array
+        ``backward`` runs, and the gradients it returns refuse to be
+        differentiated again with a GraphError that names this Function
+        (first derivatives are right, and nothing silently wrong is computed).
+        """
+        return _once_differentiable(self, gys)
+
+    def backward_through(self, composite, *gys):
+        """A ``backward_graph`` for free: differentiate ``composite``, this op rewritten with node operations.
+
+        ``composite(*self.inputs)`` must compute the same value as ``forward``
+        with differentiable node ops (slower, but every one of them can be
+        differentiated again); its gradient, recorded, is this op's backward graph.
+        """
+        ys = composite(*self.inputs)
+        ys = tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
+        wanted = [i for i, x in enumerate(self.inputs) if x.requires_grad]
+        found = grad(ys, [self.inputs[i] for i in wanted], grad_outputs=gys, create_graph=True, allow_unused=True)
+        gxs = [None] * len(self.inputs)
+        for i, g in zip(wanted, found):
+            gxs[i] = g
+        return tuple(gxs)
+
+    def saved_output(self, index=0):
+        """Output ``index`` as a Node, for ``backward_graph`` (alive while backward runs through this Function)."""
+        y = self.outputs[index]()
+        if y is None:
+            raise GraphError(f"{type(self).__name__}: output {index} was freed before its backward ran")
+        return y
+
     def release(self):
         """Drop inputs and everything forward saved, freeing the graph's memory."""
         self.__dict__.clear()
@@ -453,27 +485,129 @@ def as_node(x, like=None):
     return Node(x, requires_grad=False)
 
 
-def _run_backward(root, grad, retain_graph, retain_grad):
-    """Visit the graph behind ``root`` from the output back, without recursion.
+def _root_gradient(y, grad, create_graph, caller):
+    """The gradient a backward walk starts from at ``y``: ones for a one-element Node, else ``grad`` checked."""
+    if not y.requires_grad:
+        raise GraphError(
+            f"{caller} on a Node that does not require grad: it was made under "
+            "node.no_grad()/node.zero_grad(), from data, or from inputs that need no gradient"
+        )
+    xp = backend.get_array_module(y.value)
+    if grad is None:
+        if y.value.size != 1:
+            raise GraphError(
+                f"{caller} without a gradient needs a Node with one element (a loss); this one "
+                f"has shape {y.shape}. Pass an upstream gradient of that shape, or reduce it first (e.g. .sum())."
+            )
+        grad = xp.ones_like(y.value)
+    elif create_graph and isinstance(grad, Node):
+        if grad.shape != y.shape:
+            raise ValueError(f"{caller} got an upstream gradient of shape {grad.shape} for a Node of shape {y.shape}")
+        return grad  # a Node with a graph: the result will be differentiable with respect to it too
+    else:
+        grad = backend.as_array(getattr(grad, "value", grad), xp, dtype=y.value.dtype)
+        if grad.shape != y.shape:
+            raise ValueError(f"{caller} got an upstream gradient of shape {grad.shape} for a Node of shape {y.shape}")
+    return _wrap(grad, False) if create_graph else grad
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned instead of stored in ``.grad``.
+
+    The functional form of ``backward``: nothing's ``.grad`` changes, and only
+    the part of the graph between the outputs and the inputs is walked. With
+    ``create_graph=True`` the gradients are Nodes with a graph, which is what a
+    Hessian-vector product or a gradient penalty differentiates again::
+
+        (g,) = node.grad(loss, [x], create_graph=True)
+        (g * v).sum().backward()        # x.grad is now H·v
+
+    Args:
+        outputs: a Node or a sequence of Nodes.
+        inputs: a Node or a sequence of Nodes (leaves or intermediate Nodes).
+        grad_outputs: the upstream gradient of each output (arrays or Nodes, None
+            for ones); may be left out when every output has one element.
+        retain_graph: keep the graph for another backward; defaults to ``create_graph``.
+        create_graph: record the backward pass, so the results can be differentiated.
+        allow_unused: return None for an input the outputs do not depend on,
+            instead of raising GraphError.
+
+    Returns:
+        A tuple with one gradient per input: arrays, or Nodes with ``create_graph``.
+    """
+    outputs, inputs = _as_node_tuple(outputs, "outputs"), _as_node_tuple(inputs, "inputs")
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    else:
+        grad_outputs = tuple(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else (grad_outputs,)
+        if len(grad_outputs) != len(outputs):
+            raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise GraphError(f"grad: input {i} ({_describe(x)}) does not require grad, so it has no gradient")
+    roots = [_root_gradient(y, g, create_graph, f"grad: output {i}") for i, (y, g) in enumerate(zip(outputs, grad_outputs))]
+    targets = dict.fromkeys(inputs)
+    _run_backward(outputs, roots, create_graph if retain_graph is None else retain_graph, create_graph, False, targets)
+    result = []
+    for i, x in enumerate(inputs):
+        g = targets[x]
+        if g is None and not allow_unused:
+            raise GraphError(
+                f"grad: input {i} ({_describe(x)}) is not used to compute the outputs, so it has no gradient; "
+                "pass allow_unused=True to get None for it"
+            )
+        result.append(g)
+    return tuple(result)
+
+
+def _as_node_tuple(xs, what):
+    xs = tuple(xs) if isinstance(xs, (tuple, list)) else (xs,)
+    if not xs:
+        raise ValueError(f"grad: {what} is empty")
+    for i, x in enumerate(xs):
+        if not isinstance(x, Node):
+            raise TypeError(f"grad: {what} must be Nodes, got {type(x).__name__} at position {i}")
+    return xs
+
+
+def _describe(x):
+    return f"shape {x.shape}" + (f", name {x.name!r}" if x.name else "")
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_grad=False, targets=None):
+    """Visit the graph behind ``roots`` from the outputs back, without recursion.
 
     Order: every Node gets ``generation`` = 1 + the largest generation of its
     creator's inputs, so a function always has a smaller generation than every
     function that used its outputs. Popping functions from a max-heap on
     generation therefore runs each one only after all gradients of its outputs
-    have been summed. Each function is pushed once (``seen``), so it runs once.
+    have been summed (in ``grads``). Each function is pushed once (``seen``).
+
+    With ``create_graph`` the gradients are Nodes and each function runs its
+    ``backward_graph``, recorded; otherwise they are arrays and ``backward``
+    runs. With ``targets`` (a dict of Nodes, for ``node.grad``) the gradients
+    of those Nodes are stored in it, no ``.grad`` changes, and functions that
+    lead to no target are skipped.
     """
-    if root.creator is None:  # a leaf: its gradient is the one given
-        _add_leaf_grads({root: grad})
-        return
-    root.grad = grad if root.grad is None else root.grad + grad
-    if root.creator.inputs is None:
-        raise GraphError(_FREED_MESSAGE)
+    if create_graph and not Config.enable_backprop:
+        with _recording():
+            return _run_backward(roots, root_grads, retain_graph, create_graph, retain_grad, targets)
+    grads = {}  # the gradient so far of each Node a function made
+    leaf_grads = {}  # this pass's gradient of each leaf, added into .grad (or targets) at the end
+    heap, seen, visited = [], set(), []
+    tiebreak = itertools.count()  # keeps heap entries comparable when generations tie
+    for root, g in zip(roots, root_grads):
+        table = grads if root.creator is not None else leaf_grads
+        previous = table.get(root)
+        table[root] = g if previous is None else previous + g
+        f = root.creator
+        if f is not None and f not in seen:
+            if f.inputs is None:
+                raise GraphError(_FREED_MESSAGE)
+            seen.add(f)
+            heapq.heappush(heap, (-f.generation, next(tiebreak), f))
+    wanted = None if targets is None else _functions_leading_to(targets, [entry[2] for entry in heap])
     anomaly = Config.detect_anomaly
-    heap = [(-root.creator.generation, 0, root.creator)]
-    seen = {root.creator}
-    visited = []
-    leaf_grads = {}  # this pass's gradient of each leaf, added into .grad at the end
-    tiebreak = itertools.count(1)  # keeps heap entries comparable when generations tie
     # The loop runs once per function of the graph: it is written for speed.
     while heap:
         f = heapq.heappop(heap)[2]
@@ -487,53 +621,82 @@ def _run_backward(root, grad, retain_graph, retain_grad):
         refs = f.outputs
         if len(refs) == 1:
             y = refs[0]()
+            gy = grads.pop(y)
             if y._hooks:
-                y.grad = _run_hooks(y, y.grad)
-            gys = (y.grad,)
-            gxs = f.backward(y.grad)
-            if not retain_grad:
-                y.grad = None
+                gy = _run_hooks(y, gy)
+            if retain_grad:
+                y.grad = gy
+            if targets is not None and y in targets:
+                targets[y] = gy
+            gys = (gy,)
         else:
-            outputs = [ref() for ref in refs]
-            for y in outputs:
-                if y is not None and y._hooks and y.grad is not None:
-                    y.grad = _run_hooks(y, y.grad)
-            gys = [_grad_or_zeros(f, i, y) for i, y in enumerate(outputs)]
-            gxs = f.backward(*gys)
-            if not retain_grad:
-                for y in outputs:
-                    if y is not None:
-                        y.grad = None
+            gys = []
+            for i, ref in enumerate(refs):
+                y = ref()
+                gy = None if y is None else grads.pop(y, None)
+                if gy is not None:
+                    if y._hooks:
+                        gy = _run_hooks(y, gy)
+                    if retain_grad:
+                        y.grad = gy
+                    if targets is not None and y in targets:
+                        targets[y] = gy
+                gys.append(_zeros_like_output(f, i, create_graph) if gy is None else gy)
+        if wanted is not None and f not in wanted:
+            continue
+        gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
         if type(gxs) is not tuple:
-            gxs = (gxs,)
+            gxs = tuple(gxs) if type(gxs) is list else (gxs,)
         if len(gxs) != len(inputs):
             raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
         if anomaly:
-            _check_finite(f, gxs, "backward", gys)
+            _check_finite(f, [getattr(g, "value", g) for g in gxs], "backward", [getattr(g, "value", g) for g in gys])
         for x, gx in zip(inputs, gxs):
             if gx is None or not x.requires_grad:
                 continue
             value = x.value
+            if create_graph and not isinstance(gx, Node):
+                gx = _wrap(gx, False)  # an array from backward_graph is a constant
             if gx.shape != value.shape:
                 raise GraphError(
                     f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
                     f"for an input of shape {value.shape}"
                 )
             if gx.dtype != value.dtype:
-                gx = gx.astype(value.dtype)
+                gx = F.astype(gx, value.dtype) if create_graph else gx.astype(value.dtype)
             creator = x.creator
-            if creator is None:
-                previous = leaf_grads.get(x)
-                leaf_grads[x] = gx if previous is None else previous + gx
-                continue
-            x.grad = gx if x.grad is None else x.grad + gx
-            if creator not in seen:
+            table = grads if creator is not None else leaf_grads
+            previous = table.get(x)
+            table[x] = gx if previous is None else previous + gx
+            if creator is not None and creator not in seen:
                 seen.add(creator)
                 heapq.heappush(heap, (-creator.generation, next(tiebreak), creator))
-    _add_leaf_grads(leaf_grads)
+    if targets is None:
+        _add_leaf_grads(leaf_grads)
+    else:
+        owners = set()
+        for x, gx in leaf_grads.items():
+            if x in targets:
+                targets[x] = _own(_run_hooks(x, gx) if x._hooks else gx, owners)
     if not retain_graph:
         for f in visited:
             f.release()
+
+
+def _functions_leading_to(targets, start):
+    """The functions, among those reachable from ``start``, through which some Node in ``targets`` is reached."""
+    found, stack = set(start), list(start)
+    while stack:
+        for x in stack.pop().inputs or ():
+            f = x.creator
+            if f is not None and f not in found and f.inputs is not None:
+                found.add(f)
+                stack.append(f)
+    wanted = set()
+    for f in sorted(found, key=lambda f: f.generation):  # inputs' creators come first
+        if any(x in targets or x.creator in wanted for x in f.inputs):
+            wanted.add(f)
+    return wanted
 
 
 def _add_leaf_grads(leaf_grads):
@@ -542,21 +705,70 @@ def _add_leaf_grads(leaf_grads):
     Each leaf's ``.grad`` is an array of its own: a backward may hand the same
     memory to several inputs (``a + b`` passes its gradient to both, a reshape
     passes a view of it), or a broadcast view, so those are copied; everything
-    else is used as it is.
+    else is used as it is. Gradients from ``create_graph`` are Nodes, never
+    changed in place, and are used as they are.
     """
     owners = set()  # the arrays whose memory a leaf's .grad already uses
     for x, gx in leaf_grads.items():
         if x._hooks:
             gx = _run_hooks(x, gx)
-        if x.grad is not None:
-            x.grad = x.grad + gx
-            continue
-        owner = gx if gx.base is None else gx.base
-        if id(owner) in owners or backend.is_shared_view(gx):
-            gx = gx.copy()
-            owner = gx
-        owners.add(id(owner))
-        x.grad = gx
+        old = x.grad
+        if old is None:
+            x.grad = _own(gx, owners)
+        elif isinstance(gx, Node) or not isinstance(old, Node):
+            x.grad = old + gx
+        else:  # an array added to a Node from an earlier create_graph pass: the sum is a plain gradient
+            x.grad = old.value + gx
+
+
+def _own(gx, owners):
+    """``gx``, copied if its memory is shared with an array in ``owners`` or is a broadcast view."""
+    if isinstance(gx, Node):
+        return gx
+    owner = gx if gx.base is None else gx.base
+    if id(owner) in owners or backend.is_shared_view(gx):
+        gx = gx.copy()
+        owner = gx
+    owners.add(id(owner))
+    return gx
+
+
+def _once_differentiable(f, gys):
+    """``f``'s array backward, its results wrapped so that differentiating them again raises, naming ``f``."""
+    gxs = f.backward(*[g.value for g in gys])
+    gxs = gxs if type(gxs) in (tuple, list) else (gxs,)
+    present = [g for g in gxs if g is not None]
+    if not present:
+        return tuple(gxs)
+    nodes = iter(_NotDifferentiableTwice(type(f).__name__, present)(*gys, *f.inputs))
+    return tuple(None if g is None else next(nodes) for g in gxs)
+
+
+class _NotDifferentiableTwice(Function):
+    """Holds the gradients of a Function that has no ``backward_graph``; refuses to be differentiated."""
+
+    def __init__(self, source, gradients):
+        self.source, self.gradients = source, gradients
+
+    def forward(self, *upstream_and_inputs):
+        return tuple(self.gradients)
+
+    def backward(self, *ggs):
+        raise GraphError(
+            f"{self.source} cannot be differentiated twice: its backward works on arrays, and it has no "
+            f"backward_graph. Write {self.source}.backward_graph with node operations on Nodes (see "
+            "docs/higher_order.md, 'Your own Function'), or keep it out of the part you differentiate again."
+        )
+
+
+class _recording:
+    """Record graphs while a create_graph backward runs, even inside ``no_grad``."""
+
+    def __enter__(self):
+        self.old, Config.enable_backprop = Config.enable_backprop, True
+
+    def __exit__(self, *exc):
+        Config.enable_backprop = self.old
 
 
 class RemovableHandle:
@@ -574,7 +786,10 @@ def _run_hooks(x, grad):
     for hook in list(x._hooks):
         result = hook(grad)
         if result is not None:
-            result = getattr(result, "value", result)
+            if isinstance(grad, Node):
+                result = as_node(result, like=grad)
+            else:
+                result = getattr(result, "value", result)
             if result.shape != grad.shape:
                 raise GraphError(f"a hook on {x.name or 'a Node'} returned a gradient of shape {result.shape} for shape {grad.shape}")
             grad = result
@@ -626,13 +841,11 @@ def _check_finite(f, arrays, stage, upstream):
         )
 
 
-def _grad_or_zeros(f, index, y):
-    """The gradient of output ``index`` of ``f``, or zeros if that output was unused."""
-    if y is not None and y.grad is not None:
-        return y.grad
+def _zeros_like_output(f, index, as_node):
+    """Zeros standing for the gradient of an output of ``f`` that nothing used."""
     shape, dtype = f.output_meta[index]
-    xp = backend.get_array_module(f.inputs[0].value)
-    return xp.zeros(shape, dtype)
+    zeros = backend.get_array_module(f.inputs[0].value).zeros(shape, dtype)
+    return _wrap(zeros, False) if as_node else zeros
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -15,7 +15,7 @@ from .loss import (
     softmax_cross_entropy,
     softmax_with_cross_entropy,
 )
-from .math import abs, clip, exp, log, sqrt
+from .math import abs, astype, clip, exp, log, sqrt
 from .noise import dropout
 from .normalization import batch_norm
 from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
@@ -23,7 +23,7 @@ from .reduction import broadcast_to, max, mean, min, sum, sum_to
 from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
+    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",

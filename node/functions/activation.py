@@ -15,6 +15,10 @@ class ReLU(Function):
     def backward(self, gy):
         return _pass_where_positive(gy, self.y)
 
+    def backward_graph(self, gy):
+        # The mask is a constant: ReLU's second derivative is 0 (wherever it exists).
+        return gy * (self.y > 0)
+
 
 @fused
 def _pass_where_positive(xp, gy, y):
@@ -35,6 +39,8 @@ class LeakyReLU(Function):
 
     def backward(self, gy):
         return gy * self.scale
+
+    backward_graph = backward  # a constant scale: linear in gy, no second derivative in x
 
 
 class PReLU(Function):
@@ -63,6 +69,19 @@ class PReLU(Function):
                 ga = ga.sum(keepdims=True)
         return gx, ga
 
+    def backward_graph(self, gy):
+        x, a = self.inputs
+        negative = x.value <= 0  # constant masks: piecewise linear in x
+        slopes = a.reshape(self.shape)
+        gx = gy * (slopes * negative + (x.value > 0)) if x.requires_grad else None
+        ga = None
+        if a.requires_grad:
+            contrib = gy * x * negative
+            if x.ndim > 1:
+                contrib = contrib.sum(axis=(0,) + tuple(range(2, x.ndim)))
+            ga = contrib.sum(keepdims=True) if a.shape == (1,) else contrib
+        return gx, ga
+
 
 class Sigmoid(Function):
     def forward(self, x):
@@ -73,6 +92,10 @@ class Sigmoid(Function):
     def backward(self, gy):
         return gy * self.y * (1 - self.y)
 
+    def backward_graph(self, gy):
+        y = self.saved_output()
+        return gy * y * (1 - y)
+
 
 class Tanh(Function):
     def forward(self, x):
@@ -81,6 +104,10 @@ class Tanh(Function):
 
     def backward(self, gy):
         return gy * (1 - self.y * self.y)
+
+    def backward_graph(self, gy):
+        y = self.saved_output()
+        return gy * (1 - y * y)
 
 
 class Softmax(Function):
@@ -102,6 +129,10 @@ class Softmax(Function):
         y = self.y
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
+    def backward_graph(self, gy):
+        y = self.saved_output()
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
 
 class LogSoftmax(Function):
     """yᵢ = xᵢ - log Σⱼ eˣʲ, computed as (xᵢ - m) - log Σⱼ e^(xⱼ - m) with m = max x.
@@ -119,6 +150,9 @@ class LogSoftmax(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+    def backward_graph(self, gy):
+        return gy - self.saved_output().exp() * gy.sum(axis=self.axis, keepdims=True)
 
 
 def log_softmax_array(x, axis):

@@ -1,8 +1,14 @@
-"""+, -, *, /, unary -, ** and @, with NumPy broadcasting.
+"""+, -, *, /, unary -, ** and @, with NumPy broadcasting, and broadcasting itself.
 
 When an input was broadcast in the forward pass, its gradient has the output's
 shape and must be summed back to the input's shape (``sum_to``): an input that
 was copied along an axis receives the sum of the gradients of all its copies.
+
+Each Function has two backwards: ``backward`` on arrays (the fast path every
+training step takes) and ``backward_graph`` on Nodes, written with these same
+operations so that the gradient is recorded and can be differentiated again
+(``create_graph=True``). ``sum_to`` works on both: it only uses ``.sum`` and
+``.reshape``, which arrays and Nodes share.
 """
 from ..backend import broadcast_shapes, get_array_module
 from ..core import Function, as_node
@@ -19,6 +25,13 @@ def sum_to(g, shape):
     lead = g.ndim - len(shape)  # axes broadcasting prepended
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def swap_last_axes(v):
+    """v with its last two axes swapped (a matrix transpose per batch entry); for arrays and Nodes."""
+    axes = list(range(v.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return v.transpose(axes)
 
 
 def _pair(a, b):
@@ -43,6 +56,8 @@ class Add(Function):
         a, b = self.inputs
         return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
+    backward_graph = backward  # linear in gy, and the same code runs on Nodes
+
 
 class Sub(Function):
     def forward(self, a, b):
@@ -51,6 +66,8 @@ class Sub(Function):
     def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy, a.shape), sum_to(-gy, b.shape) if b.requires_grad else None
+
+    backward_graph = backward
 
 
 class Mul(Function):
@@ -63,6 +80,10 @@ class Mul(Function):
         gb = sum_to(gy * a.value, b.shape) if b.requires_grad else None
         return ga, gb
 
+    def backward_graph(self, gy):
+        a, b = self.inputs
+        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
+
 
 class Div(Function):
     def forward(self, a, b):
@@ -74,6 +95,11 @@ class Div(Function):
         gb = sum_to(-ga * a.value / b.value, b.shape) if b.requires_grad else None
         return sum_to(ga, a.shape), gb
 
+    def backward_graph(self, gy):
+        a, b = self.inputs
+        ga = gy / b
+        return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
+
 
 class Neg(Function):
     def forward(self, a):
@@ -81,6 +107,8 @@ class Neg(Function):
 
     def backward(self, gy):
         return -gy
+
+    backward_graph = backward
 
 
 class PowConst(Function):
@@ -95,6 +123,10 @@ class PowConst(Function):
     def backward(self, gy):
         x = self.inputs[0].value
         return self.c * x ** (self.c - 1) * gy
+
+    def backward_graph(self, gy):
+        x = self.inputs[0]
+        return self.c * x ** (self.c - 1) * gy if self.c != 1 else gy
 
 
 class Pow(Function):
@@ -111,6 +143,12 @@ class Pow(Function):
         gb = sum_to(gy * self.y * xp.log(a.value), b.shape) if b.requires_grad else None
         return ga, gb
 
+    def backward_graph(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b * a ** (b - 1), a.shape) if a.requires_grad else None
+        gb = sum_to(gy * self.saved_output() * a.log(), b.shape) if b.requires_grad else None
+        return ga, gb
+
 
 class MatMul(Function):
     """a @ b with NumPy's rules: 1-D operands are promoted, leading axes broadcast.
@@ -123,13 +161,20 @@ class MatMul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        av, bv = a.value, b.value
+        return self.gradients(gy, a.value, b.value)
+
+    def backward_graph(self, gy):
+        return self.gradients(gy, *self.inputs)
+
+    def gradients(self, gy, av, bv):
+        """ga = gy @ bᵀ and gb = aᵀ @ gy, for arrays or (in backward_graph) Nodes."""
+        a, b = self.inputs
         if a.ndim == 1 or b.ndim == 1:  # promote vectors to matrices, as matmul does
             av = av if a.ndim > 1 else av.reshape(1, -1)
             bv = bv if b.ndim > 1 else bv.reshape(-1, 1)
             gy = gy.reshape(broadcast_shapes(av.shape[:-2], bv.shape[:-2]) + (av.shape[-2], bv.shape[-1]))
-        ga = sum_to(gy @ bv.swapaxes(-1, -2), av.shape).reshape(a.shape) if a.requires_grad else None
-        gb = sum_to(av.swapaxes(-1, -2) @ gy, bv.shape).reshape(b.shape) if b.requires_grad else None
+        ga = sum_to(gy @ swap_last_axes(bv), av.shape).reshape(a.shape) if a.requires_grad else None
+        gb = sum_to(swap_last_axes(av) @ gy, bv.shape).reshape(b.shape) if b.requires_grad else None
         return ga, gb
 
 
@@ -148,6 +193,35 @@ class ScaleGrad(Function):
 
     def backward(self, gy):
         return gy * self.factor
+
+    backward_graph = backward
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
+
+    backward_graph = backward
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return sum_to(x, self.shape)
+
+    def backward(self, gy):
+        return get_array_module(gy).broadcast_to(gy, self.inputs[0].shape)
+
+    def backward_graph(self, gy):
+        return BroadcastTo(self.inputs[0].shape)(gy)
 
 
 def _binary(function_class, name, a, b):

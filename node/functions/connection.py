@@ -43,6 +43,14 @@ class Linear(Function):
             gb = gy.reshape(-1, gy.shape[-1]).sum(axis=0)
         return (gx, gW) if len(self.inputs) == 2 else (gx, gW, gb)
 
+    def backward_graph(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        gx = gy @ W.T if x.requires_grad else None
+        gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1]) if W.requires_grad else None
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, gy.reshape(-1, gy.shape[-1]).sum(axis=0) if self.inputs[2].requires_grad else None
+
 
 def pad_hw(x, padding, value=0):
     """Pad the H and W axes of channels-last x (N, H, W, C) by ``padding`` on each side."""
@@ -108,6 +116,11 @@ class Conv2d(Function):
         if self.inputs[2].requires_grad:
             gb = gy_rows.sum(axis=0)
         return gx, gW, gb
+
+    def backward_graph(self, gy):
+        from .conv_grad import conv2d_backward_graph  # conv_grad builds on this module: imported when first needed
+
+        return conv2d_backward_graph(self, gy, self.stride, self.padding)
 
     def _input_gradient(self, gy, gy_rows, W, x_shape):
         """gx, channels-last. With stride 1 it is a convolution of gy with the flipped kernel:

@@ -24,6 +24,11 @@ class MeanSquaredError(Function):
         x, t = self.inputs
         return (g if x.requires_grad else None), (-g if t.requires_grad else None)
 
+    def backward_graph(self, gy):
+        x, t = self.inputs
+        g = (x - t) * (gy * (2.0 / x.size))
+        return (g if x.requires_grad else None), (-g if t.requires_grad else None)
+
 
 class SoftmaxCrossEntropy(Function):
     """Fused softmax + cross entropy, mean over the batch.
@@ -63,6 +68,20 @@ class SoftmaxCrossEntropy(Function):
             gt = -self.log_p * (gy / n)
         return gx, gt
 
+    def backward_graph(self, gy):
+        x, t = self.inputs
+        n = x.shape[0]
+        scale = gy / n
+        gx = gt = None
+        if x.requires_grad:
+            if t.dtype.kind in "iu":
+                gx = (x.softmax(axis=1) - _one_hot(t.value, x)) * scale
+            else:
+                gx = (x.softmax(axis=1) * t.sum(axis=1, keepdims=True) - t) * scale
+        if t.requires_grad:
+            gt = -x.log_softmax(axis=1) * scale
+        return gx, gt
+
 
 @fused
 def _soft_target_gradient(xp, log_p, row_sums, t, gy, n):
@@ -89,6 +108,10 @@ class NLLLoss(Function):
         g[xp.arange(n), t.value] = -gy / n
         return g, None
 
+    def backward_graph(self, gy):
+        log_p, t = self.inputs
+        return gy * (_one_hot(t.value, log_p) * (-1.0 / log_p.shape[0])), None
+
 
 class SigmoidCrossEntropy(Function):
     """Binary cross entropy of logits x against soft targets t ∈ [0, 1], summed, divided by N = len(x).
@@ -112,6 +135,19 @@ class SigmoidCrossEntropy(Function):
         gx = (xp.tanh(x.value * 0.5) * 0.5 + 0.5 - t.value) * scale if x.requires_grad else None
         gt = -x.value * scale if t.requires_grad else None
         return gx, gt
+
+    def backward_graph(self, gy):
+        x, t = self.inputs
+        scale = gy / self.count
+        return (x.sigmoid() - t) * scale if x.requires_grad else None, -x * scale if t.requires_grad else None
+
+
+def _one_hot(labels, like):
+    """Rows of ``like``'s shape and dtype with a 1 at each integer label (a constant, for backward_graph)."""
+    xp = get_array_module(labels)
+    rows = xp.zeros(like.shape, like.dtype)
+    rows[xp.arange(len(labels)), labels] = 1
+    return rows
 
 
 def check_label_range(labels, num_classes, name):

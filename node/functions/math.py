@@ -1,6 +1,12 @@
-"""Elementwise math: exp, log, sqrt, abs, clip. Each backward is gy · f'(x)."""
+"""Elementwise math: exp, log, sqrt, abs, clip, astype. Each backward is gy · f'(x).
+
+``backward_graph`` writes the same product with Nodes (``self.inputs``, or the
+output through ``saved_output``) so that f'(x) itself gets differentiated.
+"""
+import numpy as np
+
 from ..backend import get_array_module
-from ..core import Function
+from ..core import Function, as_node
 
 
 class Exp(Function):
@@ -11,6 +17,9 @@ class Exp(Function):
     def backward(self, gy):
         return gy * self.y  # d/dx eˣ = eˣ
 
+    def backward_graph(self, gy):
+        return gy * self.saved_output()
+
 
 class Log(Function):
     def forward(self, x):
@@ -18,6 +27,9 @@ class Log(Function):
 
     def backward(self, gy):
         return gy / self.inputs[0].value  # d/dx log x = 1/x
+
+    def backward_graph(self, gy):
+        return gy / self.inputs[0]
 
 
 class Sqrt(Function):
@@ -28,6 +40,9 @@ class Sqrt(Function):
     def backward(self, gy):
         return gy / (2 * self.y)  # d/dx √x = 1 / (2√x)
 
+    def backward_graph(self, gy):
+        return gy / (2 * self.saved_output())
+
 
 class Abs(Function):
     def forward(self, x):
@@ -35,6 +50,10 @@ class Abs(Function):
 
     def backward(self, gy):
         return gy * get_array_module(gy).sign(self.inputs[0].value)
+
+    def backward_graph(self, gy):
+        # sign(x) is a constant: |x| has no second derivative (0 away from x = 0).
+        return gy * get_array_module(gy.value).sign(self.inputs[0].value)
 
 
 class Clip(Function):
@@ -55,6 +74,25 @@ class Clip(Function):
             inside = inside & (x <= self.high)
         return gy * inside
 
+    def backward_graph(self, gy):
+        return Clip.backward(self, gy)  # a constant mask times gy: linear, and it runs on Nodes
+
+
+class AsType(Function):
+    """A copy in another dtype; the gradient goes back in the input's dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.inputs[0].dtype)
+
+    def backward_graph(self, gy):
+        return AsType(self.inputs[0].dtype)(gy)
+
 
 def exp(x):
     """eˣ elementwise."""
@@ -74,6 +112,12 @@ def sqrt(x):
 def abs(x):
     """|x| elementwise (gradient sign(x), 0 at 0)."""
     return Abs()(x)
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (differentiable between float dtypes)."""
+    x = as_node(x)
+    return x if x.dtype == np.dtype(dtype) else AsType(dtype)(x)
 
 
 def clip(x, min=None, max=None):

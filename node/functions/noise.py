@@ -15,6 +15,8 @@ class Dropout(Function):
     def backward(self, gy):
         return gy * self.mask
 
+    backward_graph = backward  # a constant mask: linear in gy
+
 
 def dropout(x, p, rng):
     """Training-mode dropout with the mask drawn from ``rng`` (a numpy.random.Generator)."""

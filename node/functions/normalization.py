@@ -45,6 +45,19 @@ class BatchNorm(Function):
             gx = (scale / m) * (m * gy - gbeta.reshape(self.shape) - self.xhat * ggamma.reshape(self.shape))
         return gx, ggamma, gbeta
 
+    def backward_graph(self, gy):
+        return self.backward_through(self.composite, gy)
+
+    def composite(self, x, gamma, beta):
+        """The same normalization with node operations, for ``backward_graph``."""
+        if self.fixed_mean is None:
+            axes = (0,) + tuple(range(2, x.ndim))
+            centered = x - x.mean(axis=axes, keepdims=True)
+            xhat = centered / ((centered * centered).mean(axis=axes, keepdims=True) + self.eps).sqrt()
+        else:  # running statistics are constants
+            xhat = (x - self.fixed_mean.reshape(self.shape)) * self.inv_std.reshape(self.shape)
+        return xhat * gamma.reshape(self.shape) + beta.reshape(self.shape)
+
 
 def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None):
     """Batch normalization of x (N, C, ...) per channel; with running statistics given, uses them instead."""

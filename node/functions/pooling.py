@@ -64,6 +64,13 @@ class MaxPool2d(_Pool2d):
         share = gy / count
         return self.scatter([hit * share for hit in hits])
 
+    def backward_graph(self, gy):
+        # Which position won each window is a constant: the map gy -> gx is linear.
+        hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in self.offsets(self.padded.shape)]
+        count = sum(hits[1:], hits[0].astype(gy.dtype))
+        weights = [hit / count for hit in hits]
+        return PoolGrad(self.k, self.stride, self.padding, self.inputs[0].shape, weights)(gy)
+
 
 class AvgPool2d(_Pool2d):
     """Mean of each window (zero padding counts towards the mean, as in PyTorch)."""
@@ -79,6 +86,47 @@ class AvgPool2d(_Pool2d):
     def backward(self, gy):
         share = gy / (self.k * self.k)
         return self.scatter([share] * (self.k * self.k))
+
+    def backward_graph(self, gy):
+        weights = [1 / (self.k * self.k)] * (self.k * self.k)
+        return PoolGrad(self.k, self.stride, self.padding, self.inputs[0].shape, weights)(gy)
+
+
+class PoolGrad(_Pool2d):
+    """A pooling backward as a Function, so that it can be differentiated: linear in its input.
+
+    ``spread``: g (N, C, OH, OW) -> Σ over window offsets of weight · g, added back
+    at that offset (the pooling's backward). ``gather``, its adjoint: g of the
+    input's shape -> Σ over offsets of weight · (g at that offset of every
+    window). With ``transposed`` the Function computes ``gather``; each is the
+    other's backward.
+    """
+
+    def __init__(self, kernel_size, stride, padding, x_shape, weights, transposed=False):
+        super().__init__(kernel_size, stride, padding)
+        self.x_shape, self.weights, self.transposed = x_shape, weights, transposed
+
+    def forward(self, g):
+        return self.gather(g) if self.transposed else self.spread(g)
+
+    def backward(self, g):
+        return self.spread(g) if self.transposed else self.gather(g)
+
+    def backward_graph(self, g):
+        return PoolGrad(self.k, self.stride, self.padding, self.x_shape, self.weights, not self.transposed)(g)
+
+    def spread(self, g):
+        n, c, h, w = self.x_shape
+        p = self.padding
+        out = get_array_module(g).zeros((n, c, h + 2 * p, w + 2 * p), dtype=g.dtype)
+        for (rows, cols), weight in zip(self.offsets(out.shape), self.weights):
+            out[:, :, rows, cols] += weight * g
+        return out[:, :, p : p + h, p : p + w] if p else out
+
+    def gather(self, g):
+        padded = _pad(g, self.padding, 0)
+        parts = [weight * padded[:, :, rows, cols] for (rows, cols), weight in zip(self.offsets(padded.shape), self.weights)]
+        return sum(parts[1:], parts[0])
 
 
 def _check_pool(name, x, kernel_size, stride, padding):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..core import Function, as_node
-from .arithmetic import sum_to as _sum_to
+from .arithmetic import BroadcastTo, SumTo
 
 
 def _normalize_axes(axis, ndim):
@@ -55,6 +55,10 @@ class Sum(Function):
         axes = _normalize_axes(self.axis, x.ndim)
         return _spread(gy.reshape(_keepdims_shape(x.shape, axes)), x.shape)
 
+    def backward_graph(self, gy):
+        x = self.inputs[0]
+        return broadcast_to(gy.reshape(_keepdims_shape(x.shape, _normalize_axes(self.axis, x.ndim))), x.shape)
+
 
 class Mean(Function):
     def __init__(self, axis=None, keepdims=False):
@@ -68,6 +72,12 @@ class Mean(Function):
         axes = _normalize_axes(self.axis, x.ndim)
         count = math.prod(x.shape[a] for a in axes)
         return _spread(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
+
+    def backward_graph(self, gy):
+        x = self.inputs[0]
+        axes = _normalize_axes(self.axis, x.ndim)
+        count = math.prod(x.shape[a] for a in axes)
+        return broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
 
 
 class Max(Function):
@@ -89,27 +99,13 @@ class Max(Function):
         gy = gy.reshape(self.y.shape)
         return mask * (gy / mask.sum(axis=self.axis, keepdims=True, dtype=gy.dtype))
 
-
-class BroadcastTo(Function):
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return get_array_module(x).broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        return _sum_to(gy, self.inputs[0].shape)
-
-
-class SumTo(Function):
-    def __init__(self, shape):
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return _sum_to(x, self.shape)
-
-    def backward(self, gy):
-        return get_array_module(gy).broadcast_to(gy, self.inputs[0].shape)
+    def backward_graph(self, gy):
+        # Piecewise linear: the weights (which elements were the max) are constants,
+        # so the second derivative with respect to x is zero wherever it exists.
+        x = self.inputs[0]
+        mask = x.value == self.y
+        share = mask / mask.sum(axis=self.axis, keepdims=True, dtype=x.dtype)
+        return broadcast_to(gy.reshape(self.y.shape), x.shape) * share
 
 
 def _check_axes(x, axis):
@@ -140,9 +136,11 @@ def min(x, axis=None, keepdims=False):
 
 def broadcast_to(x, shape):
     """Broadcast ``x`` to ``shape``; the backward sums the copies."""
-    return BroadcastTo(shape)(x)
+    x = as_node(x)
+    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
 
 
 def sum_to(x, shape):
     """Sum ``x`` down to ``shape`` (the inverse of broadcasting)."""
-    return SumTo(shape)(x)
+    x = as_node(x)
+    return x if x.shape == tuple(shape) else SumTo(shape)(x)

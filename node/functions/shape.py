@@ -17,6 +17,8 @@ class Reshape(Function):
     def backward(self, gy):
         return gy.reshape(self.inputs[0].shape)
 
+    backward_graph = backward  # linear, and the same code runs on Nodes
+
 
 class Transpose(Function):
     def __init__(self, axes=None):
@@ -32,6 +34,8 @@ class Transpose(Function):
         for i, a in enumerate(self.axes):
             inverse[a % len(self.axes)] = i
         return gy.transpose(inverse)
+
+    backward_graph = backward
 
 
 class GetItem(Function):
@@ -50,13 +54,38 @@ class GetItem(Function):
         return x[self.key]
 
     def backward(self, gy):
-        x = self.inputs[0]
-        gx = get_array_module(gy).zeros(x.shape, gy.dtype)
-        if self.repeats_possible:
-            scatter_add(gx, self.key, gy)
-        else:
-            gx[self.key] = gy
-        return gx
+        return _scatter_into_zeros(gy, self.inputs[0].shape, self.key, self.repeats_possible)
+
+    def backward_graph(self, gy):
+        return GetItemGrad(self.key, self.inputs[0].shape, self.repeats_possible)(gy)
+
+
+class GetItemGrad(Function):
+    """The backward of ``x[key]`` as a Function: gy written (added) into zeros of x's shape at ``key``.
+
+    It is linear, and its own backward is indexing again, ``ggx[key]``.
+    """
+
+    def __init__(self, key, shape, repeats_possible):
+        self.key, self.shape, self.repeats_possible = key, shape, repeats_possible
+
+    def forward(self, gy):
+        return _scatter_into_zeros(gy, self.shape, self.key, self.repeats_possible)
+
+    def backward(self, ggx):
+        return ggx[self.key]
+
+    def backward_graph(self, ggx):
+        return GetItem(self.key)(ggx)
+
+
+def _scatter_into_zeros(gy, shape, key, repeats_possible):
+    gx = get_array_module(gy).zeros(shape, gy.dtype)
+    if repeats_possible:
+        scatter_add(gx, key, gy)
+    else:
+        gx[key] = gy
+    return gx
 
 
 class Concat(Function):
@@ -74,6 +103,15 @@ class Concat(Function):
             bounds.append(total)
         return tuple(xp.split(gy, bounds, axis=self.axis))
 
+    def backward_graph(self, gy):
+        gxs, start = [], 0
+        lead = (slice(None),) * (self.axis % gy.ndim)
+        for x in self.inputs:
+            stop = start + x.shape[self.axis]
+            gxs.append(GetItem(lead + (slice(start, stop),))(gy))
+            start = stop
+        return tuple(gxs)
+
 
 class Stack(Function):
     def __init__(self, axis=0):
@@ -84,6 +122,10 @@ class Stack(Function):
 
     def backward(self, gy):
         return tuple(get_array_module(gy).moveaxis(gy, self.axis, 0))
+
+    def backward_graph(self, gy):
+        lead = (slice(None),) * (self.axis % gy.ndim)
+        return tuple(GetItem(lead + (i,))(gy) for i in range(len(self.inputs)))
 
 
 def reshape(x, shape):

@@ -146,6 +146,11 @@ class SpectralConv2d(Function):
             gb = sum_per_channel(gy)
         return gx, gW, gb
 
+    def backward_graph(self, gy):
+        from .conv_grad import conv2d_backward_graph  # conv_grad builds on connection, which imports this module
+
+        return conv2d_backward_graph(self, gy, 1, self.padding)
+
     def _kernel_spectrum(self, W):
         """M[f, c, oc] = conj(DFT(W[oc, c]))[f]: the correlation theorem's multiplier, per frequency."""
         oc, c, kh, kw = W.shape
