@@ -387,3 +387,17 @@ def test_create_graph_graphs_are_freed_when_dropped(xp):
         assert _live(refs) == 0
     finally:
         gc.enable()
+
+
+def test_optimizers_step_on_gradients_from_create_graph():
+    """A gradient penalty trains: backward(create_graph=True) leaves Node gradients that optimizers use."""
+    for make in (lambda ps: node.SGD(ps, lr=0.1, momentum=0.9), lambda ps: node.Adam(ps, lr=0.1)):
+        w_graph, w_plain = node.Node(np.array([1.0, -2.0])), node.Node(np.array([1.0, -2.0]))
+        opt_graph, opt_plain = make([w_graph]), make([w_plain])
+        for _ in range(3):
+            for w, opt, create_graph in ((w_graph, opt_graph, True), (w_plain, opt_plain, False)):
+                opt.zero_grad()
+                (w**4).sum().backward(create_graph=create_graph)
+                opt.step()
+        assert isinstance(w_graph.grad, node.Node)
+        np.testing.assert_allclose(w_graph.value, w_plain.value, rtol=1e-12)

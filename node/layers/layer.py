@@ -128,7 +128,7 @@ class Layer:
             if isinstance(value, Parameter):
                 value.value = backend.to_backend(value.value, name)
                 if value.grad is not None:
-                    value.grad = backend.to_backend(value.grad, name)
+                    value.grad = backend.to_backend(getattr(value.grad, "value", value.grad), name)
             elif backend.is_array(value):
                 _assign(owner, key, backend.to_backend(value, name))
         return self

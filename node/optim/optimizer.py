@@ -70,7 +70,8 @@ class Optimizer:
                         state = self.state[p] = {}
                     elif state:
                         _follow_parameter(p, state)
-                    self.update(p, p.grad, group, state)
+                    # After backward(create_graph=True) .grad is a Node: the step uses its value.
+                    self.update(p, getattr(p.grad, "value", p.grad), group, state)
                     p.version += 1  # changed in place: graphs that used the old value must not backpropagate
 
     def __call__(self):
