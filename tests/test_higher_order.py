@@ -401,3 +401,14 @@ def test_optimizers_step_on_gradients_from_create_graph():
                 opt.step()
         assert isinstance(w_graph.grad, node.Node)
         np.testing.assert_allclose(w_graph.value, w_plain.value, rtol=1e-12)
+
+
+def test_hooks_see_node_gradients_under_create_graph():
+    x = node.Node(np.array([1.0, 2.0]))
+    seen = []
+    x.register_hook(lambda g: seen.append(g) or g * 2)  # doubles the gradient, and stays differentiable
+    (g,) = node.grad((x**3).sum(), x, create_graph=True)
+    assert isinstance(seen[0], node.Node)
+    np.testing.assert_allclose(g.value, 6 * x.value**2)
+    (h,) = node.grad(g.sum(), x)
+    np.testing.assert_allclose(h, 2 * 12 * x.value)  # the second pass runs the hook again
