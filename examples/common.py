@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget when run inside Jupyter, text in a terminal
 
 import node
 
@@ -104,7 +104,10 @@ def setup(args):
 
 
 def data_root(arg):
-    """--data, else $NODE_DATA, else ../shared/data beside the repository if it exists, else the default cache."""
+    """--data, else $NODE_DATA, else ../shared/data beside the repository if it exists, else the default cache.
+
+    node.MNIST() without a root looks in the same places in the same order (node.data.data_root).
+    """
     if arg:
         return arg
     if os.environ.get("NODE_DATA"):

@@ -1,10 +1,12 @@
 """Seed 000's notebook as written: an MLP with a 2-D feature layer trained with the notebook's own Center Loss.
 
 The cells from "# In [1]:" on are the code cells of ../shared/seeds/000_474c49b8c984d1dc.txt,
-as written, run against `node`. Only two lines differ, because this is a script and
-not a notebook: tqdm.tqdm_notebook -> tqdm.tqdm, and the `%matplotlib inline` magic is
-commented out. tests/test_seed_notebook.py checks every cell against the seed's text
-and runs them.
+as written, run against `node`. Only three lines differ, because this is a script and
+not a notebook: `import tqdm` -> `import tqdm.auto` and tqdm.tqdm_notebook -> tqdm.auto.tqdm
+(a widget in Jupyter, text in a terminal; tqdm_notebook is deprecated), and the
+`%matplotlib inline` magic is commented out. tests/test_seed_notebook.py checks every
+cell against the seed's text and runs them; notebooks/build.py makes these cells the
+code of notebooks/00_seed_notebook.ipynb.
 
 Run as a script, main() takes the examples' options and runs the cells with these
 changes to their text, each on one line (the file itself stays as written):
@@ -167,11 +169,11 @@ dataset = node.MNIST(training=True)
 data_loader = node.DataLoader(dataset, batch_size=128)
 
 # In [6]:
-import tqdm
+import tqdm.auto
 
 for epoch in range(25):
     loss = 0
-    for input, target in tqdm.tqdm(data_loader, leave=False):
+    for input, target in tqdm.auto.tqdm(data_loader, leave=False):
         loss += optimize(input/255, target) / len(data_loader)
     print("epoch {0}, loss {1:.2f}".format(epoch, loss), flush=True)
 

@@ -2,20 +2,65 @@
 
 matplotlib is imported only when a function here is called (``import node``
 stays light), and figures are drawn on the Agg canvas without pyplot, so this
-works on machines with no display and never touches global plotting state.
+works on machines with no display and never touches global plotting state
+(the matplotlib backend included).
+
+Every function returns an ``InlineFigure``: a matplotlib ``Figure`` that
+Jupyter displays as a PNG picture when it is a cell's last expression (or is
+passed to ``IPython.display.display``), in a fresh kernel, without pyplot or
+``%matplotlib inline``. In scripts it is an ordinary Figure: save it with
+``savefig`` or the functions' ``path`` argument.
 """
+import functools
+import io
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
 
+# InlineFigure is made on first use by the module __getattr__ below (pyflakes cannot see it).
+__all__ = ["InlineFigure", "feature_panels", "save_epoch_frame", "scatter_features", "scatter_features_on", "training_curves"]
+
+
+@functools.lru_cache(maxsize=None)
+def _inline_figure_class():
+    """Define InlineFigure on first use, so that ``import node`` does not import matplotlib."""
+    from matplotlib.figure import Figure
+
+    class InlineFigure(Figure):
+        """A matplotlib ``Figure`` that shows itself as a picture in Jupyter.
+
+        IPython displays a plain ``Figure`` as a picture only once pyplot's
+        inline backend has registered a formatter for it (``%matplotlib
+        inline``, or importing pyplot in a kernel); before that, a cell shows
+        ``<Figure size 600x600 with 1 Axes>``. This subclass draws itself with
+        ``_repr_png_`` instead, on the Agg canvas, so it needs neither pyplot
+        nor a display. Where pyplot's formatter is registered, that one is
+        used, so a figure is never shown twice.
+        """
+
+        def _repr_png_(self):
+            """The figure as PNG bytes, cropped to its content, for Jupyter's display."""
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png", bbox_inches="tight")
+            return buffer.getvalue()
+
+    InlineFigure.__module__, InlineFigure.__qualname__ = __name__, "InlineFigure"  # pickles as node.plot.InlineFigure (see __getattr__)
+    return InlineFigure
+
+
+def __getattr__(name):
+    """``node.plot.InlineFigure``: the class is made (and matplotlib imported) when first asked for."""
+    if name == "InlineFigure":
+        return _inline_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def _figure(width, height, layout=None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
+    fig = _inline_figure_class()(figsize=(width, height), dpi=100, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -51,7 +96,18 @@ def scatter_features_on(ax, features, labels, title=None, classes=None, point_si
 
 
 def scatter_features(features, labels, path=None, title=None, classes=None):
-    """One scatter plot of 2-D features by class (the seeds' figure); saved to ``path`` if given."""
+    """One scatter plot of 2-D features by class (the seeds' figure); saved to ``path`` if given.
+
+    Args:
+        features: (N, 2) array (NumPy or CuPy) of features.
+        labels: (N,) integer labels, or (N, classes) one-hot rows.
+        path: file to save the figure to (folders are created); None saves nothing.
+        title: the plot's title.
+        classes: names for the legend (default "0", "1", ...).
+
+    Returns:
+        InlineFigure: the figure; a cell's last expression in Jupyter shows it.
+    """
     fig = _figure(6, 6)
     scatter_features_on(fig.add_subplot(1, 1, 1), features, labels, title, classes)
     return _save(fig, path)
@@ -65,7 +121,11 @@ def save_epoch_frame(features, labels, epoch, folder, classes=None):
 
 
 def feature_panels(runs, path=None, classes=None):
-    """Side-by-side scatter panels, one per run: ``runs`` maps a title to (features, labels)."""
+    """Side-by-side scatter panels, one per run: ``runs`` maps a title to (features, labels).
+
+    Returns:
+        InlineFigure: the figure, saved to ``path`` first if given.
+    """
     fig = _figure(5 * len(runs), 5, layout="constrained")  # spaces the panels so labels never run into a neighbour
     for i, (title, (features, labels)) in enumerate(runs.items()):
         scatter_features_on(fig.add_subplot(1, len(runs), i + 1), features, labels, title, classes)
@@ -76,6 +136,9 @@ def training_curves(history, path=None, title=None):
     """Plot curves such as {'train loss': [...], 'test accuracy': [...]} per epoch.
 
     Curves whose name contains 'acc' go on the right-hand panel, the rest on the left.
+
+    Returns:
+        InlineFigure: the figure, saved to ``path`` first if given.
     """
     fig = _figure(10, 4)
     loss_ax, acc_ax = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)

@@ -65,6 +65,7 @@ def rng():
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: runs on the CuPy backend (skipped without a GPU)")
     config.addinivalue_line("markers", "slow: trains on real data")
+    config.addinivalue_line("markers", "notebook: executes a notebook in a Jupyter kernel (needs the notebook extra)")
 
 
 # ---- data ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import node
 from node.data import DownloadError, data_root, fetch
 from node.data.download import sha256_of_content
 
-from conftest import make_fake_mnist
+from conftest import REPO, make_fake_mnist
 
 
 # ---- IDX ------------------------------------------------------------------------------------
@@ -110,12 +110,42 @@ def test_mnist_count_mismatch(tmp_path):
 
 
 def test_data_root_resolution(tmp_path, monkeypatch):
+    import node.data.download as download
+
+    shared = tmp_path / "shared" / "data"
+    monkeypatch.setattr(download, "SHARED_DATA", shared)
     monkeypatch.setenv("NODE_DATA", str(tmp_path / "env"))
     assert data_root(tmp_path / "arg") == (tmp_path / "arg", "argument")
     assert data_root() == (tmp_path / "env", "$NODE_DATA")
     monkeypatch.delenv("NODE_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data_root() == (tmp_path / "cache" / "node", "cache")  # ../shared/data does not exist
+    shared.mkdir(parents=True)
+    assert data_root() == (shared, "../shared/data beside the checkout")
+    monkeypatch.setattr(download, "SHARED_DATA", None)  # node installed from a wheel: no checkout
     assert data_root() == (tmp_path / "cache" / "node", "cache")
+
+
+def test_mnist_without_a_root_finds_the_data_the_examples_find(tmp_path, monkeypatch):
+    import sys
+
+    import node.data.download as download
+
+    if str(REPO / "examples") not in sys.path:
+        sys.path.insert(0, str(REPO / "examples"))
+    import common
+
+    # In this checkout the library looks for ../shared/data exactly where the examples do.
+    assert download.SHARED_DATA == common.REPO.parent / "shared" / "data"
+    shared = make_fake_mnist(tmp_path / "shared" / "data", n_train=30, n_test=20)
+    monkeypatch.setattr(download, "SHARED_DATA", shared)
+    monkeypatch.delenv("NODE_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert node.MNIST.available() and not node.FashionMNIST.available()
+    assert len(node.MNIST(training=True)) == 30 and len(node.MNIST(training=False)) == 20
+    monkeypatch.setenv("NODE_DATA", str(tmp_path / "empty"))  # the environment variable comes first
+    assert not node.MNIST.available()
+    assert node.MNIST.available(root=shared)
 
 
 def test_missing_files_say_where_and_how(tmp_path, monkeypatch):

@@ -87,3 +87,44 @@ def test_figures_are_written_headless(tmp_path, rng):
     assert [t.get_text() for t in legend.get_texts()] == ["0", "1", "2"]
     with pytest.raises(ValueError, match=r"2-D features"):
         plot.scatter_features(np.zeros((4, 3)), np.zeros(4, int))
+
+
+def test_figures_show_themselves_in_jupyter_without_pyplot(rng):
+    """A fresh kernel has no formatter for matplotlib Figures until pyplot's inline backend registers one."""
+    import pickle
+    import subprocess
+    import sys
+
+    from matplotlib.figure import Figure
+
+    x, y = blobs(rng, 0.5)
+    figures = [
+        plot.scatter_features(x, y),
+        plot.feature_panels({"a": (x, y), "b": (2 * x, y)}),
+        plot.training_curves({"train loss": [2.0, 1.0]}),
+    ]
+    for fig in figures:
+        assert isinstance(fig, Figure) and isinstance(fig, plot.InlineFigure)
+        assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    copy = pickle.loads(pickle.dumps(figures[0]))
+    assert type(copy) is plot.InlineFigure and copy._repr_png_()[:4] == b"\x89PNG"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        plot.nope
+    # IPython's own display machinery, as a kernel uses it, in a process where pyplot was never imported;
+    # the process-wide backend is left as it was.
+    pytest.importorskip("IPython", reason="IPython (the notebook extra) is needed to check Jupyter's display")
+    code = (
+        "import sys, numpy as np, matplotlib, node\n"
+        "backend = matplotlib.rcParams._get_backend_or_none()\n"
+        "fig = node.plot.scatter_features(np.random.rand(20, 2), np.arange(20) % 3)\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "formatter = InteractiveShell.instance().display_formatter\n"
+        "print(sorted(formatter.format(fig)[0]))\n"
+        "from matplotlib.figure import Figure\n"
+        "print(sorted(formatter.format(Figure())[0]))  # the control: a plain Figure is only text there\n"
+        "assert matplotlib.rcParams._get_backend_or_none() == backend\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["['image/png', 'text/plain']", "['text/plain']"]

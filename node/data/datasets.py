@@ -113,7 +113,11 @@ class MNIST(Dataset):
 
     Args:
         training: the training split (True) or the test split (False).
-        root: data root holding ``mnist/``; default ``$NODE_DATA``, else ``~/.cache/node``.
+        root: data root holding ``mnist/`` (or the files themselves). Without
+            it, the first of: ``$NODE_DATA``; ``../shared/data`` beside the
+            source checkout node runs from, if that folder exists (where the
+            examples and notebooks look too); ``$XDG_CACHE_HOME/node`` or
+            ``~/.cache/node``. Missing files are downloaded there.
         flatten: images as 784 values (True) or (1, 28, 28) (False).
         one_hot: targets as one-hot float rows (True) or int64 labels (False).
         download: fetch missing files from the public mirrors.
@@ -181,14 +185,35 @@ class MNIST(Dataset):
         return f"{self.title}(training={self.training}, {len(self)} samples)"
 
     @classmethod
-    def _locate(cls, name, root, download):
-        """The path of ``name`` (or ``name.gz``) under the data root, downloading it if allowed."""
+    def available(cls, root=None):
+        """Whether the data set's four files are already on this machine (nothing is downloaded).
+
+        Args:
+            root: the data root to look in; None looks where the constructor
+                would (see the class's ``root`` argument).
+
+        Returns:
+            bool: True when the constructor would find every file without downloading.
+        """
+        return all(cls._find(name, root)[0] is not None for split in cls.splits.values() for name in split)
+
+    @classmethod
+    def _find(cls, name, root):
+        """(path or None, folders looked in, where the data root came from) for ``name`` or ``name.gz``."""
         base, source = data_root(root)
         folders = [base / cls.folder, base]
         for folder in folders:
             for candidate in (folder / name, folder / (name + ".gz")):
                 if candidate.is_file():
-                    return candidate
+                    return candidate, folders, source
+        return None, folders, source
+
+    @classmethod
+    def _locate(cls, name, root, download):
+        """The path of ``name`` (or ``name.gz``) under the data root, downloading it if allowed."""
+        found, folders, source = cls._find(name, root)
+        if found is not None:
+            return found
         reason = "downloading is switched off (download=False)"
         if download:
             try:

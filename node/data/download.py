@@ -1,8 +1,11 @@
 """Where data sets live, and fetching missing files from public mirrors.
 
 The data root is, in order: the ``root`` argument, the ``NODE_DATA``
-environment variable, or a per-user cache folder (``$XDG_CACHE_HOME/node`` or
-``~/.cache/node``). Each data set has a subfolder (``mnist/``, ``fashion-mnist/``).
+environment variable, the folder ``shared/data`` beside the source checkout
+that ``node`` runs from (``../shared/data`` seen from the repository, where the
+examples, tests and notebooks find the data too) if it exists, or a per-user
+cache folder (``$XDG_CACHE_HOME/node`` or ``~/.cache/node``). Each data set has
+a subfolder (``mnist/``, ``fashion-mnist/``).
 
 Downloads go to a temporary file that is renamed into place only after the
 SHA-256 of its *decompressed* content matches the known value, so a partial or
@@ -24,6 +27,15 @@ from pathlib import Path
 from .idx import iter_idx
 
 ENV_VAR = "NODE_DATA"
+
+
+def _shared_data_beside_checkout():
+    """``../shared/data`` seen from the repository when node runs from a source checkout (an editable install), else None."""
+    checkout = Path(__file__).resolve().parents[2]  # node/data/download.py -> the folder holding node/
+    return checkout.parent / "shared" / "data" if (checkout / "setup.cfg").is_file() else None
+
+
+SHARED_DATA = _shared_data_beside_checkout()
 STALE_AFTER = 3600  # seconds without a write after which a temporary download is abandoned, whoever started it
 
 
@@ -32,11 +44,25 @@ class DownloadError(RuntimeError):
 
 
 def data_root(root=None):
-    """The data root and where it came from ('argument', '$NODE_DATA' or 'cache')."""
+    """The data root and where it came from.
+
+    In order: ``root`` if given ('argument'), the ``NODE_DATA`` environment
+    variable ('$NODE_DATA'), ``../shared/data`` beside the source checkout if
+    that folder exists ('../shared/data beside the checkout'), else the
+    per-user cache folder ('cache'). The examples resolve ``--data`` the same way.
+
+    Args:
+        root: a folder given by the caller, or None for the defaults.
+
+    Returns:
+        (Path, str): the folder and a description of where it came from.
+    """
     if root is not None:
         return Path(root).expanduser(), "argument"
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    if SHARED_DATA is not None and SHARED_DATA.is_dir():
+        return SHARED_DATA, "../shared/data beside the checkout"
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "node", "cache"
 
@@ -73,7 +99,7 @@ def fetch(filename, mirrors, folder, sha256, progress=True, timeout=30):
         mirrors: base URLs, tried in order.
         folder: where the file goes.
         sha256: expected SHA-256 of the decompressed content.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (``tqdm.auto``: a widget in Jupyter, text in a terminal).
 
     Returns:
         The path of the downloaded ``.gz`` file.
@@ -168,7 +194,7 @@ def _copy_url(url, out, progress, timeout):
         total = int(response.headers.get("Content-Length") or 0) or None
         bar = None
         if progress:
-            from tqdm import tqdm  # imported here: `import node` stays light
+            from tqdm.auto import tqdm  # a widget in Jupyter, text elsewhere; imported here: `import node` stays light
 
             bar = tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False)
         copied = 0
