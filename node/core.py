@@ -621,27 +621,17 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
         refs = f.outputs
         if len(refs) == 1:
             y = refs[0]()
-            gy = grads.pop(y)
-            if y._hooks:
-                gy = _run_hooks(y, gy)
-            if retain_grad:
-                y.grad = gy
-            if targets is not None and y in targets:
-                targets[y] = gy
-            gys = (gy,)
+            gys = (_complete_gradient(y, grads.pop(y), retain_grad, targets),)
         else:
             gys = []
             for i, ref in enumerate(refs):
                 y = ref()
                 gy = None if y is None else grads.pop(y, None)
-                if gy is not None:
-                    if y._hooks:
-                        gy = _run_hooks(y, gy)
-                    if retain_grad:
-                        y.grad = gy
-                    if targets is not None and y in targets:
-                        targets[y] = gy
-                gys.append(_zeros_like_output(f, i, create_graph) if gy is None else gy)
+                if gy is None:
+                    gy = _zeros_like_output(f, i, create_graph)
+                else:
+                    gy = _complete_gradient(y, gy, retain_grad, targets)
+                gys.append(gy)
         if wanted is not None and f not in wanted:
             continue
         gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
@@ -681,6 +671,17 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
     if not retain_graph:
         for f in visited:
             f.release()
+
+
+def _complete_gradient(y, gy, retain_grad, targets):
+    """``y``'s gradient, now that every use of ``y`` has added to it: run its hooks, keep it if asked."""
+    if y._hooks:
+        gy = _run_hooks(y, gy)
+    if retain_grad:
+        y.grad = gy
+    if targets is not None and y in targets:
+        targets[y] = gy
+    return gy
 
 
 def _functions_leading_to(targets, start):
