@@ -11,8 +11,14 @@ backward and an SGD-with-momentum update):
 
 Both frameworks run alternately in this process; each sample is --steps steps.
 
-    python benchmarks/conv_step.py
+    python benchmarks/conv_step.py                  # node's defaults
+    python benchmarks/conv_step.py --tune           # with node.backend.tune_host_allocator() (opt-in)
     python benchmarks/conv_step.py --device gpu
+
+BLAS threads: on a machine where other processes keep the cores busy, OpenBLAS's
+threads wait for each other at every matrix product (see docs/performance.md);
+``OPENBLAS_NUM_THREADS=1 python benchmarks/conv_step.py --threads 1`` compares
+one thread against one thread.
 """
 import argparse
 import sys
@@ -109,16 +115,62 @@ def torch_runner(torch, model_name, device, steps, seed=0):
     return run
 
 
+def current_rss_mib():
+    """Resident memory of this process now, in MiB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_probe(framework, model_name, steps, tune):
+    """Run in a fresh process: a few training steps of one framework; print its peak memory as JSON.
+
+    ``peak_rss_mib`` is the process's peak resident memory (libraries included),
+    ``step_rss_mib`` its growth over the resident memory after the model and the
+    batch were built (what the training steps themselves added), and for node
+    ``numpy_peak_mib`` the peak of NumPy's live allocations during the steps
+    (tracemalloc: node's arrays, workspaces included, nothing of the allocator's own).
+    """
+    import json
+    import tracemalloc
+
+    if tune:
+        harness.tune_allocator()
+    if framework == "node":
+        run = node_runner(model_name, "cpu", 1)
+    else:
+        torch = harness.torch_or_none(2)
+        run = torch_runner(torch, model_name, "cpu", 1)
+    before = current_rss_mib()
+    if framework == "node":
+        tracemalloc.start()
+    for _ in range(steps):
+        run()
+    result = {"peak_rss_mib": harness.peak_rss_mib(), "step_rss_mib": harness.peak_rss_mib() - before}
+    if framework == "node":
+        result["numpy_peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    print(json.dumps(result))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3, help="steps per timed sample")
     p.add_argument("--repeats", type=int, default=5, help="timed samples per framework")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--no-tune", action="store_true", help="leave glibc's allocator settings alone")
+    p.add_argument("--tune", action="store_true", help="opt in to node.backend.tune_host_allocator() (changes glibc's allocator for the whole process)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--models", nargs="+", default=["LeNets++", "seed 001 CNN"])
+    p.add_argument("--probe", choices=["node", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    harness.TUNED = args.no_tune is False and harness.tune_allocator()
+    if args.probe:
+        return memory_probe(args.probe, args.models[0], args.steps, args.tune)
+    harness.TUNED = args.tune and harness.tune_allocator()
     torch = harness.torch_or_none(args.threads)
     rows = []
     for model_name in args.models:
@@ -132,12 +184,26 @@ def main():
                 "model": model_name,
                 "framework": name,
                 "images/s (median)": speed[name],
-                "ms/step": harness.median(samples) / args.steps * 1000,
+                "ms/step (median)": harness.median(samples) / args.steps * 1000,
+                "min-max ms/step": f"{min(samples) / args.steps * 1000:.0f}-{max(samples) / args.steps * 1000:.0f}",
                 "node / PyTorch throughput": speed["node"] / speed["PyTorch"] if "PyTorch" in speed else "not measured",
             })
     print(f"Conv net training step ({args.device}), batch {BATCH}: {harness.machine()}")
-    print(f"{args.repeats} alternating samples of {args.steps} steps each")
+    print(f"{args.repeats} alternating samples of {args.steps} steps each; PyTorch threads: {args.threads}")
     print(harness.table(rows, list(rows[0])))
+    if not args.no_memory and args.device == "cpu":
+        memory = []
+        for framework in ("node", "torch") if torch is not None else ("node",):
+            extra = ["--tune"] if args.tune else []
+            found = harness.peak_rss_of(__file__, "--probe", framework, "--models", "LeNets++", "--steps", "3", *extra)
+            memory.append({
+                "framework": "PyTorch" if framework == "torch" else "node",
+                "peak RSS MiB": found["peak_rss_mib"],
+                "RSS added by the steps MiB": found["step_rss_mib"],
+                "NumPy arrays' peak MiB (tracemalloc)": found.get("numpy_peak_mib", "n/a"),
+            })
+        print("\nPeak memory of the LeNets++ step (fresh process per framework, 3 steps):")
+        print(harness.table(memory, list(memory[0])))
 
 
 if __name__ == "__main__":

@@ -245,14 +245,14 @@ def main():
     p.add_argument("--limit", type=int, default=None, help="images per epoch (default: all 60,000)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--no-tune", action="store_true", help="leave glibc's allocator settings alone")
+    p.add_argument("--tune", action="store_true", help="opt in to node.backend.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--probe", choices=["node", "numpy", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    harness.TUNED = args.no_tune is False and harness.tune_allocator()
+    harness.TUNED = args.tune and harness.tune_allocator()
     root = harness.data_root(args.data)
     if args.probe:
-        return memory_probe(args.probe, root, args.limit, not args.no_tune)
+        return memory_probe(args.probe, root, args.limit, args.tune)
 
     images, labels = load_mnist(root, args.limit)
     weights, centers = initial_weights()
@@ -270,7 +270,7 @@ def main():
         for name, probe in (("node", "node"), ("hand-written NumPy", "numpy"), ("PyTorch", "torch")):
             if name in runners:
                 extra = ["--limit", str(args.limit)] if args.limit else []
-                extra += ["--no-tune"] if args.no_tune else []
+                extra += ["--tune"] if args.tune else []
                 memory[name] = harness.peak_rss_of(__file__, "--probe", probe, *(["--data", root] if root else []), *extra)["peak_rss_mib"]
 
     floor = harness.median(times.get("hand-written NumPy", times["node"])) / steps

@@ -7,6 +7,8 @@ of calling ``np.`` functions on arrays that may live on the GPU.
 """
 import functools
 import math
+import sys
+import threading
 
 import numpy as np
 
@@ -320,3 +322,167 @@ def fused(function):
         return kernel(*args)
 
     return call
+
+
+def _references(slots, name):
+    """How many references the array in ``slots[name]`` has, counted the same way every time."""
+    return sys.getrefcount(slots[name])
+
+
+# The count ``_references`` sees for an array held by nothing but its slot
+# (interpreters differ in how many references a call adds: measured, not assumed).
+_UNREFERENCED = _references({"probe": np.empty(0)}, "probe")
+
+
+class Workspace:
+    """Scratch arrays that one layer (or one Function) reuses from one call to the next.
+
+    A training step's large temporaries are the same shapes every step.
+    Allocating them anew each time costs more than the arithmetic on them
+    for conv nets: the C library hands arrays of megabytes back to the
+    kernel when they are freed, so every step page-faults and zeroes them
+    again (``tune_host_allocator`` changes that for the whole process; a
+    workspace avoids it without changing anything outside the layer).
+
+    ``empty(name, shape, dtype)`` returns an uninitialised array for the role
+    ``name``; the next call with that name returns the same memory again,
+    **but only once nothing else refers to it**: an array that reached the
+    user (a Node's value, a gradient, a view of either, a saved tensor of a
+    graph that is still alive) is never handed out again while anyone holds
+    it, so results never alias one another. Python's reference count decides
+    that, and it is exact: every view of the memory holds a reference. If the
+    previous array is still in use, a new one is allocated and takes its place.
+
+    One array per name is kept (the largest shape seen with that name, so a
+    smaller last batch of an epoch reuses the front of it), per thread, so
+    memory is bounded by one call's worth of temporaries. Only NumPy arrays are
+    recycled; other backends (CuPy has its own memory pool) get fresh arrays.
+    A copy (``copy.deepcopy`` or pickling the layer) starts empty.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def empty(self, name, shape, dtype, xp=np):
+        """An uninitialised array of ``shape`` and ``dtype``, recycled when nothing else holds it."""
+        if xp is not np:
+            return xp.empty(shape, dtype)
+        slots = getattr(self._local, "slots", None)
+        if slots is None:
+            slots = self._local.slots = {}
+        dtype = np.dtype(dtype)
+        size = math.prod(shape)
+        # Counted before any local name refers to the array, as _UNREFERENCED was.
+        if name in slots and _references(slots, name) <= _UNREFERENCED:
+            buffer = slots[name]
+            if buffer.dtype == dtype and buffer.size >= size:
+                return buffer[:size].reshape(shape)
+        buffer = slots[name] = np.empty(max(size, 1), dtype)
+        return buffer[:size].reshape(shape)
+
+    def clear(self):
+        """Forget this thread's arrays (the ones still in use stay with their users)."""
+        self._local = threading.local()
+
+    def nbytes(self):
+        """Bytes this thread's workspace holds."""
+        return sum(a.nbytes for a in getattr(self._local, "slots", {}).values())
+
+    def __deepcopy__(self, memo):
+        return Workspace()
+
+    def __reduce__(self):
+        return Workspace, ()
+
+    def __repr__(self):
+        return f"Workspace({self.nbytes()} bytes in this thread)"
+
+
+def workspace_of(owner):
+    """The ``Workspace`` stored on ``owner`` (a layer) as ``_workspace``, created on first use."""
+    ws = owner.__dict__.get("_workspace")
+    if ws is None:
+        ws = owner.__dict__["_workspace"] = Workspace()
+    return ws
+
+
+def scratch(workspace, name, shape, dtype, xp=np):
+    """``workspace.empty(...)``, or a fresh ``xp.empty`` when there is no workspace (None)."""
+    if workspace is None:
+        return xp.empty(shape, dtype)
+    return workspace.empty(name, shape, dtype, xp)
+
+
+_thread = threading.local()  # an empty per-thread namespace; its Workspace is made on first use
+
+
+def thread_workspace():
+    """This thread's shared Workspace, for temporaries that die inside one Function call."""
+    ws = getattr(_thread, "workspace", None)
+    if ws is None:
+        ws = _thread.workspace = Workspace()
+    return ws
+
+
+def temporary(workspace, name, shape, dtype, xp=np):
+    """Scratch for a short-lived array: a temporary of one call, or a gradient the next backward consumes.
+
+    Layers keep the arrays that live from the forward to the backward pass (their
+    outputs, what backward needs) in their own ``workspace``; short-lived arrays
+    of every layer, and of functional calls (``workspace`` None), share the
+    thread's workspace instead (one array per name, the largest any call
+    needed), so that the memory kept between steps is close to one step's peak
+    rather than the sum of every layer's temporaries. The reference-count rule
+    of ``Workspace`` still holds: an array someone still uses is never handed
+    out again. ``release_thread_workspace()`` drops the shared arrays.
+    """
+    return thread_workspace().empty(name, shape, dtype, xp)
+
+
+def release_thread_workspace():
+    """Drop this thread's shared temporaries (arrays still in use stay with their users)."""
+    _thread.workspace = None
+
+
+def memory_order(x):
+    """x's axes from outermost to innermost in memory, or None when x is not a transposed C-contiguous array."""
+    order = tuple(sorted(range(x.ndim), key=lambda i: -x.strides[i]))
+    return order if x.transpose(order).flags.c_contiguous else None
+
+
+def empty_like_layout(x, shape=None, workspace=None, name="out", dtype=None, allocate=scratch):
+    """An uninitialised array of ``shape`` (default x's) and ``dtype`` (default x's) whose axes lie in memory in x's order.
+
+    Elementwise work between two arrays is fastest when both have one memory
+    order; convolutions leave activations in channels-interleaved orders, and
+    the ops that follow keep that order instead of falling back to NCHW.
+    """
+    xp = get_array_module(x)
+    shape = x.shape if shape is None else tuple(shape)
+    order = memory_order(x) or tuple(range(x.ndim))
+    buffer = allocate(workspace, name, tuple(shape[i] for i in order), x.dtype if dtype is None else dtype, xp)
+    return buffer.transpose(tuple(order.index(i) for i in range(x.ndim)))
+
+
+def channel_matrix(x):
+    """(x as a 2-D view (outer, C·inner) in memory order, inner) for x (N, C, ...), or (None, 0).
+
+    Axis 1 is the channel axis; ``inner`` is how many consecutive values of one
+    channel lie together in memory. A per-channel vector v then acts on the view
+    as the row ``repeat(v, inner)``: one long, contiguous inner loop per
+    elementwise pass instead of NumPy broadcasting over short strided axes.
+    """
+    if x.ndim < 2 or x.size == 0:
+        return None, 0
+    order = memory_order(x)
+    if order is None:
+        return None, 0
+    j = order.index(1)
+    inner = math.prod(x.shape[i] for i in order[j + 1 :])
+    outer = math.prod(x.shape[i] for i in order[:j])
+    return x.transpose(order).reshape(outer, -1), inner
+
+
+def same_layout(a, b):
+    """True when a and b have one shape and lie in memory in one order (their channel matrices line up)."""
+    return a.shape == b.shape and memory_order(a) is not None and memory_order(a) == memory_order(b)

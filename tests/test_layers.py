@@ -283,9 +283,10 @@ def test_spectral_and_im2col_convolutions_agree(xp, rng, shape, kernel, padding)
 
 
 def test_conv_algorithm_choice_and_errors(rng):
-    x = node.Node(rng.standard_normal((1, 32, 10, 10)))
+    x = node.Node(rng.standard_normal((32, 32, 10, 10)))
     W = node.Node(rng.standard_normal((32, 32, 5, 5)))
     assert type(F.conv2d(x, W, padding=2).creator).__name__ == "SpectralConv2d"  # auto: 5×5, 32 channels, small image
+    assert type(F.conv2d(x[:1], W, padding=2).creator).__name__ == "Conv2d"  # one image: transforming the kernels does not pay
     assert type(F.conv2d(x, W, stride=2, padding=2).creator).__name__ == "Conv2d"
     small = node.Node(rng.standard_normal((32, 32, 3, 3)))
     assert type(F.conv2d(x, small, padding=1).creator).__name__ == "Conv2d"  # 3×3: not enough to gain

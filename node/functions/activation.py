@@ -1,6 +1,9 @@
 """Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax."""
-from ..backend import fused, get_array_module, sum_per_channel
+import numpy as np
+
+from ..backend import channel_matrix, empty_like_layout, fused, get_array_module, same_layout, sum_per_channel, temporary
 from ..core import Function, as_node
+from .normalization import _fast_rows
 
 
 # Masks multiply instead of going through xp.where: on NumPy, g * (y > 0) is
@@ -51,8 +54,22 @@ class PReLU(Function):
     over every axis but the channel axis.
     """
 
+    workspace = None  # a node.backend.Workspace for the large arrays, set by the PReLU layer
+    scale = None
+
     def forward(self, x, a):
         self.shape = (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 1 else (-1,)
+        rows, inner = _fast_rows(x, a)
+        if rows is not None:
+            slopes = a if a.shape[0] == x.shape[1] else np.repeat(a, x.shape[1])
+            # With every slope ≤ 1, prelu(x) = max(x, a·x) (≥ 1: min): two passes over memory.
+            combine = np.maximum if slopes.max() <= 1 else np.minimum if slopes.min() >= 1 else None
+            if combine is not None:
+                y = empty_like_layout(x, workspace=self.workspace, name="y")
+                out, _ = channel_matrix(y)
+                np.multiply(rows, np.repeat(slopes, inner), out=out)
+                combine(out, rows, out=out)
+                return y
         slopes = a.reshape(self.shape)
         self.scale = (x > 0) * (1 - slopes) + slopes
         return x * self.scale
@@ -60,11 +77,42 @@ class PReLU(Function):
     def backward(self, gy):
         x, a = self.inputs
         xp = get_array_module(gy)
+        if self.scale is None:
+            return self._backward_rows(gy)
         gx = gy * self.scale if x.requires_grad else None
         ga = None
         if a.requires_grad:
             contrib = gy * xp.minimum(x.value, 0)
             ga = sum_per_channel(contrib) if x.ndim > 1 else contrib
+            if a.shape == (1,):
+                ga = ga.sum(keepdims=True)
+        return gx, ga
+
+    def _backward_rows(self, gy):
+        """The NumPy path: per-channel rows over x's memory order, into workspace arrays."""
+        x, a = self.inputs
+        ws = self.workspace
+        xv = x.value
+        rows, inner = channel_matrix(xv)
+        if not same_layout(gy, xv):
+            g = empty_like_layout(xv, workspace=ws, name="elementwise a", allocate=temporary)
+            g[...] = gy
+            gy = g
+        grows, _ = channel_matrix(gy)
+        slopes = a.value if a.shape[0] == xv.shape[1] else np.repeat(a.value, xv.shape[1])
+        gx = ga = None
+        if x.requires_grad:  # gx = gy·s with s = 1 where x > 0, else a
+            gx = empty_like_layout(xv, workspace=ws, name="prelu gx", allocate=temporary)
+            s, _ = channel_matrix(gx)
+            np.greater(rows, 0, out=s)
+            np.multiply(s, np.repeat(1 - slopes, inner), out=s)
+            np.add(s, np.repeat(slopes, inner), out=s)
+            np.multiply(s, grows, out=s)
+        if a.requires_grad:  # Σ gy·min(x, 0) per channel
+            negative = empty_like_layout(xv, workspace=ws, name="elementwise b", allocate=temporary)
+            t, _ = channel_matrix(negative)
+            np.minimum(rows, 0, out=t)
+            ga = np.einsum("ij,ij->j", t, grows).reshape(-1, inner).sum(axis=1)
             if a.shape == (1,):
                 ga = ga.sum(keepdims=True)
         return gx, ga
@@ -172,15 +220,20 @@ def leaky_relu(x, slope=0.01):
     return LeakyReLU(slope)(x)
 
 
-def prelu(x, a):
-    """Parametric ReLU: x if x > 0 else a·x, ``a`` per channel (axis 1)."""
+def prelu(x, a, workspace=None):
+    """Parametric ReLU: x if x > 0 else a·x, ``a`` per channel (axis 1).
+
+    ``workspace``: a ``node.backend.Workspace`` to take the large arrays from (the PReLU layer passes its own).
+    """
     x, a = as_node(x), as_node(a, like=x)
     if x.ndim == 0:
         raise ValueError("prelu needs an input with at least one dimension")
     channels = x.shape[1] if x.ndim > 1 else x.shape[0]
     if a.ndim != 1 or a.shape[0] not in (1, channels):
         raise ValueError(f"prelu: slopes of shape {a.shape} do not fit input of shape {x.shape}; expected (1,) or ({channels},)")
-    return PReLU()(x, a)
+    f = PReLU()
+    f.workspace = workspace
+    return f(x, a)
 
 
 def sigmoid(x):

@@ -18,9 +18,9 @@ For stride 1 and larger kernels, ``conv2d`` takes a second path with the same
 results, the spectral convolution of ``spectral.py``, which does fewer
 multiplications; ``algorithm=`` chooses.
 """
-from ..backend import get_array_module, sliding_windows
+from ..backend import get_array_module, scratch, sliding_windows, temporary
 from ..core import Function, as_node
-from .spectral import SpectralConv2d, spectral_pays_off
+from .spectral import SpectralConv2d, _matmul, spectral_pays_off
 
 
 class Linear(Function):
@@ -85,17 +85,50 @@ def col2im(windows, x_shape, stride, padding):
     return gx[:, padding : padding + h, padding : padding + w, :] if padding else gx
 
 
+def _copy_into(out, a):
+    out[...] = a
+    return out
+
+
+def _im2col_into(x, kh, kw, stride, padding, workspace, name, allocate):
+    """``im2col`` (same rows) into arrays from ``allocate(workspace, name, ...)``: ``scratch`` or ``temporary``.
+
+    The padded copy is a temporary whose border alone is zeroed; the rows are
+    one strided copy of the windows into the (reused) patch matrix.
+    """
+    xp = get_array_module(x)
+    n, h, w, c = x.shape
+    p = padding
+    if p:
+        padded = temporary(workspace, name + " padded", (n, h + 2 * p, w + 2 * p, c), x.dtype, xp)
+        padded[:, :p] = 0
+        padded[:, p + h :] = 0
+        padded[:, p : p + h, :p] = 0
+        padded[:, p : p + h, p + w :] = 0
+        padded[:, p : p + h, p : p + w] = x
+        x = padded
+    windows = sliding_windows(x, kh, kw, stride)  # view (N, OH, OW, KH, KW, C)
+    _, oh, ow = windows.shape[:3]
+    cols = allocate(workspace, name, (n * oh * ow, kh * kw * c), x.dtype, xp)
+    cols.reshape(windows.shape)[...] = windows
+    return cols, oh, ow
+
+
 class Conv2d(Function):
     """2-D cross-correlation of x (N, C, H, W) with W (OC, C, KH, KW), plus bias (OC,)."""
 
     def __init__(self, stride=1, padding=0):
         self.stride, self.padding = stride, padding
 
+    workspace = None  # a node.backend.Workspace for the large arrays, set by the Conv2d layer
+
     def forward(self, x, W, b=None):
+        xp = get_array_module(x)
+        ws = self.workspace
         oc, c, kh, kw = W.shape
-        self.cols, oh, ow = im2col(x.transpose(0, 2, 3, 1), kh, kw, self.stride, self.padding)
+        self.cols, oh, ow = _im2col_into(x.transpose(0, 2, 3, 1), kh, kw, self.stride, self.padding, ws, "cols", scratch)
         self.w_rows = W.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)  # (OC, KH·KW·C), matching the rows
-        y = self.cols @ self.w_rows.T  # (N·OH·OW, OC): channels-last already
+        y = _matmul(xp, self.cols, self.w_rows.T, scratch(ws, "y", (len(self.cols), oc), x.dtype, xp))  # (N·OH·OW, OC): channels-last already
         if b is not None:
             y += b
         return y.reshape(x.shape[0], oh, ow, oc).transpose(0, 3, 1, 2)
@@ -104,7 +137,10 @@ class Conv2d(Function):
         x, W = self.inputs[0], self.inputs[1]
         oc, c, kh, kw = W.shape
         n, oh, ow = gy.shape[0], gy.shape[2], gy.shape[3]
-        gy_rows = gy.transpose(0, 2, 3, 1).reshape(n * oh * ow, oc)  # free when gy is channels-last in memory
+        gy_nhwc = gy.transpose(0, 2, 3, 1)
+        if not gy_nhwc.flags.c_contiguous:  # line gy up as rows (one copy, into a reused array)
+            gy_nhwc = _copy_into(temporary(self.workspace, "gy", gy_nhwc.shape, gy.dtype, get_array_module(gy)), gy_nhwc)
+        gy_rows = gy_nhwc.reshape(n * oh * ow, oc)
         gW = gx = gb = None
         if W.requires_grad:
             gW = (gy_rows.T @ self.cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
@@ -134,9 +170,11 @@ class Conv2d(Function):
         oc, c, kh, kw = W.shape
         n, _, h, w = x_shape
         if self.stride == 1 and self.padding <= min(kh, kw) - 1 and kh == kw:
+            xp = get_array_module(gy)
             flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * oc, c)  # rows (KH, KW, OC)
-            cols, _, _ = im2col(gy.transpose(0, 2, 3, 1), kh, kw, 1, kh - 1 - self.padding)
-            return (cols @ flipped).reshape(n, h, w, c)
+            ws = self.workspace
+            cols, _, _ = _im2col_into(gy.transpose(0, 2, 3, 1), kh, kw, 1, kh - 1 - self.padding, ws, "gy cols", temporary)
+            return _matmul(xp, cols, flipped, temporary(ws, "im2col gx", (len(cols), c), gy.dtype, xp)).reshape(n, h, w, c)
         oh, ow = gy.shape[2:]
         gcols = (gy_rows @ self.w_rows).reshape(n, oh, ow, kh, kw, c)
         return col2im(gcols, (n, h, w, c), self.stride, self.padding)
@@ -150,12 +188,14 @@ def linear(x, W, b=None):
     return Linear()(x, W) if b is None else Linear()(x, W, b)
 
 
-def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto"):
+def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto", workspace=None):
     """2-D convolution (cross-correlation, as in PyTorch) of x (N, C, H, W) with W (OC, C, KH, KW).
 
     ``algorithm``: "im2col" (one large matrix product), "spectral" (DFT by
     matrix products, stride 1 only; see ``node.functions.spectral``) or "auto",
     which picks the faster for the shapes. Both give the same values and gradients.
+    ``workspace``: a ``node.backend.Workspace`` to take the large intermediate
+    arrays from, reused from call to call (the Conv2d layer passes its own).
     """
     x, W = as_node(x), as_node(W)
     if x.ndim != 4:
@@ -169,8 +209,12 @@ def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto"):
         raise ValueError(f"conv2d: algorithm must be 'auto', 'im2col' or 'spectral', got {algorithm!r}")
     if algorithm == "spectral" and stride != 1:
         raise ValueError("conv2d: the spectral algorithm needs stride 1")
-    if algorithm == "spectral" or (algorithm == "auto" and spectral_pays_off(x.shape, W.shape, stride, padding)):
+    if algorithm == "spectral" and x.dtype.kind not in "fiub":
+        raise ValueError(f"conv2d: the spectral algorithm needs real inputs, got dtype {x.dtype}")
+    real = x.dtype.kind != "c" and W.dtype.kind != "c"
+    if algorithm == "spectral" or (algorithm == "auto" and real and spectral_pays_off(x.shape, W.shape, stride, padding)):
         f = SpectralConv2d(padding)
     else:
         f = Conv2d(stride, padding)
+    f.workspace = workspace
     return f(x, W) if b is None else f(x, W, b)

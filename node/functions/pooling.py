@@ -5,7 +5,9 @@ time taking the strided slice of the input that holds that offset of every
 window: elementwise work on whole arrays, never a loop over pixels, and no
 array of windows is ever materialized.
 """
-from ..backend import get_array_module
+import numpy as np
+
+from ..backend import empty_like_layout, get_array_module, temporary
 from ..core import Function, as_node
 
 
@@ -49,20 +51,52 @@ class MaxPool2d(_Pool2d):
     """Largest value of each window; the gradient goes to the position that held it
     (shared equally if several positions tie, as ``max`` does)."""
 
+    workspace = None  # a node.backend.Workspace for the large arrays, set by the MaxPool2d layer
+
     def forward(self, x):
         xp = get_array_module(x)
         self.padded = _pad(x, self.padding, -xp.inf)
         windows = [self.padded[:, :, rows, cols] for rows, cols in self.offsets(self.padded.shape)]
-        self.y = windows[0].copy()
-        for window in windows[1:]:
+        # The output keeps the input's memory order (e.g. a convolution's channels-interleaved one).
+        self.y = empty_like_layout(self.padded, windows[0].shape, self.workspace, "y")
+        if len(windows) == 1:
+            self.y[...] = windows[0]
+        else:
+            xp.maximum(windows[0], windows[1], out=self.y)
+        for window in windows[2:]:
             xp.maximum(self.y, window, out=self.y)
         return self.y
 
     def backward(self, gy):
-        hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in self.offsets(self.padded.shape)]
-        count = sum(hits[1:], hits[0].astype(gy.dtype))
-        share = gy / count
-        return self.scatter([hit * share for hit in hits])
+        xp = get_array_module(gy)
+        ws = self.workspace
+        offsets = self.offsets(self.padded.shape)
+        if xp is not np or self.padding or self.stride != self.k or gy.dtype.kind != "f":
+            hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in offsets]
+            count = sum(hits[1:], hits[0].astype(gy.dtype))
+            share = gy / count
+            return self.scatter([hit * share for hit in hits])
+        # Windows side by side (stride = size, no padding): every input position is in at most one
+        # window, so each offset's share is written straight into its slice of gx (no zeros, no +=).
+        hits = []
+        for i, (rows, cols) in enumerate(offsets):
+            hit = empty_like_layout(self.y, None, ws, f"hit{i}", bool, temporary)
+            hits.append(np.equal(self.padded[:, :, rows, cols], self.y, out=hit))
+        share = empty_like_layout(self.y, gy.shape, ws, "share", allocate=temporary)
+        share[...] = hits[0]
+        for hit in hits[1:]:
+            np.add(share, hit, out=share)
+        np.divide(gy, share, out=share)
+        gx = empty_like_layout(self.padded, None, ws, "max_pool gx", allocate=temporary)
+        n, c, h, w = gx.shape
+        oh, ow = gy.shape[2:]
+        if h > oh * self.k:  # rows and columns no window reaches get no gradient
+            gx[:, :, oh * self.k :] = 0
+        if w > ow * self.k:
+            gx[:, :, :, ow * self.k :] = 0
+        for (rows, cols), hit in zip(offsets, hits):
+            np.multiply(hit, share, out=gx[:, :, rows, cols])
+        return gx
 
     def backward_graph(self, gy):
         # Which position won each window is a constant: the map gy -> gx is linear.
@@ -140,10 +174,15 @@ def _check_pool(name, x, kernel_size, stride, padding):
     return x, (kernel_size if stride is None else stride)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max over kernel_size×kernel_size windows (stride defaults to kernel_size)."""
+def max_pool2d(x, kernel_size, stride=None, padding=0, workspace=None):
+    """Max over kernel_size×kernel_size windows (stride defaults to kernel_size).
+
+    ``workspace``: a ``node.backend.Workspace`` to take the large arrays from (the MaxPool2d layer passes its own).
+    """
     x, stride = _check_pool("max_pool2d", x, kernel_size, stride, padding)
-    return MaxPool2d(kernel_size, stride, padding)(x)
+    f = MaxPool2d(kernel_size, stride, padding)
+    f.workspace = workspace
+    return f(x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -1,4 +1,4 @@
-"""Convolution through the discrete Fourier transform, computed with matrix products.
+"""Convolution through the discrete Fourier transform, computed with real matrix products.
 
 Correlating an image with a K×K kernel costs K² multiply-adds per output value
 and channel pair. In the frequency domain it is one complex multiply per
@@ -7,139 +7,164 @@ frequency and channel pair (the correlation theorem):
     DFT(x ⋆ w)[f] = DFT(x)[f] · conj(DFT(w)[f])
 
 so a convolution becomes: transform the input, mix channels per frequency
-(a batch of small complex matrix products), transform back. The transforms
-here are not FFT calls: for the small sizes of these networks (28 + padding)
-they are products with precomputed DFT matrices, which NumPy hands to BLAS
-in one call instead of one FFT call per image row.
+(a batch of small matrix products), transform back. The transforms here are
+not FFT calls: for the small sizes of these networks (28 + padding) they are
+products with precomputed DFT matrices, which NumPy hands to BLAS as a few
+large calls instead of one FFT call per image row.
 
-Every stage is a linear map applied by a matrix product, so the backward pass
-applies each stage's (conjugate) transpose in reverse order: no approximation.
+Every stage is a real linear map applied by one (batched) matrix product, so
+the backward pass applies each stage's transpose in reverse order: no
+approximation. Complex numbers are kept as pairs of real planes, and each
+complex product is one real product with a 2×2 block matrix
 
-Shapes (one layer, stride 1, padding p, transform size S = H + 2p so that the
-circular correlation never wraps around into the output we keep):
+    [Re y]   [Re a  -Im a] [Re x]
+    [Im y] = [Im a   Re a] [Im x]
 
-    x (N, C, H, W) --W-DFT--> (N, H, C, Fw) --H-DFT--> (S·Fw, N, C)
-        --mix with M (S·Fw, C, OC)--> (S·Fw, N, OC) --inverse H--> --inverse W--> y
+which lets every stage read the previous stage's output where it lies: no
+transposed copies between stages. Shapes (one layer, stride 1, padding p,
+transform sizes Sh = H + 2p and Sw = W + 2p, so that the circular correlation
+never wraps around into the output we keep; Fw = Sw//2 + 1 non-negative W
+frequencies, enough for a real input; activations live in memory as
+(W, H, C, N), "WHCN", and are returned as NCHW views of it)::
 
-Only the non-negative W frequencies Fw = S//2 + 1 are kept (the input is real),
-and the padding is folded into the DFT matrices, so nothing is padded in memory.
-Data move in the order (N, H, C, W): the output is returned as an NCHW view of
-that memory, which the next convolution reads without a copy.
+    x (W, H·C·N) --A (2Fw, W)--> (Fw, 2·H, C·N)              W transform, real input
+      --D (2Sh, 2H), per fw--> X (Fw, Sh, 2·C, N)            H transform, complex
+      --M (2·OC, 2·C), per frequency--> (Sh, Fw, 2·OC, N)    channel mixing
+      --B (2·OW, 2Fw), per sh--> (Sh, 2, OW, OC·N)           inverse W transform
+      --E (OH, 2Sh), per ow--> y (OW, OH, OC·N)              inverse H, real part
+
+The padding is folded into the DFT matrices, so nothing is padded in memory.
+The large intermediate arrays come from the calling layer's ``Workspace``
+(see ``node.backend.Workspace``) when it passes one, so that a training step
+reuses the memory of the previous one.
 """
 import functools
 
 import numpy as np
 
-from ..backend import backend_module, get_array_module, sum_per_channel
+from ..backend import backend_module, get_array_module, scratch, sum_per_channel, temporary
 from ..core import Function
 
 
-@functools.lru_cache(maxsize=256)
-def _dft_matrix(xp_name, dtype, length, size, offset, half, inverse):
-    """e^(∓2πi·f·(t + offset)/size) as a (frequencies, length) matrix, or (length, frequencies) for ``inverse``.
-
-    ``half`` keeps the frequencies 0..size//2. The inverse matrix includes 1/size.
-    Computed once in float64 per shape and cached per backend and dtype.
-    """
-    freqs = np.arange(size // 2 + 1 if half else size)
-    t = np.arange(length) + offset
-    if inverse:
-        matrix = np.exp(2j * np.pi * np.outer(t, freqs) / size) / size
-    else:
-        matrix = np.exp(-2j * np.pi * np.outer(freqs, t) / size)
-    complex_dtype = np.result_type(np.dtype(dtype), np.complex64)
-    return backend_module(xp_name).asarray(matrix.astype(complex_dtype))
-
-
-@functools.lru_cache(maxsize=256)
-def _real_forward(xp_name, dtype, length, size, offset):
-    """Real (length, 2·F) matrix: x @ it gives the half spectrum of x, re/im interleaved."""
-    d = np.exp(-2j * np.pi * np.outer(np.arange(length) + offset, np.arange(size // 2 + 1)) / size)
-    out = np.stack([d.real, d.imag], axis=-1).reshape(length, -1)
-    return backend_module(xp_name).asarray(out.astype(dtype))
-
-
-@functools.lru_cache(maxsize=256)
-def _real_inverse(xp_name, dtype, length, size):
-    """Real (2·F, length) matrix: interleaved half spectrum @ it gives the real signal (irfft, cropped).
-
-    Frequencies other than 0 and size/2 stand for themselves and their mirror
-    image, so they count twice.
-    """
-    freqs = np.arange(size // 2 + 1)
-    weight = np.where((freqs == 0) | (2 * freqs == size), 1.0, 2.0) / size
-    angle = 2 * np.pi * np.outer(freqs, np.arange(length)) / size
-    out = np.stack([weight[:, None] * np.cos(angle), -weight[:, None] * np.sin(angle)], axis=1).reshape(-1, length)
-    return backend_module(xp_name).asarray(out.astype(dtype))
+@functools.lru_cache(maxsize=128)
+def _transforms(xp_name, dtype, h, w, kh, kw, padding):
+    """The five real matrices of one layer shape (see the module docstring), computed in float64, cached."""
+    p = padding
+    sh, sw = h + 2 * p, w + 2 * p
+    oh, ow = sh - kh + 1, sw - kw + 1
+    fw = sw // 2 + 1
+    # A (2Fw, W), rows (fw, re/im): the half spectrum of each row of W values, padding as an offset.
+    angle = -2 * np.pi * np.outer(np.arange(fw), np.arange(w) + p) / sw
+    a = np.stack([np.cos(angle), np.sin(angle)], axis=1).reshape(2 * fw, w)
+    # D (2Sh, 2H), rows (sh, re/im of the output), columns (re/im of the input, h): complex DFT along H.
+    angle = -2 * np.pi * np.outer(np.arange(sh), np.arange(h) + p) / sh
+    d = np.empty((sh, 2, 2, h))
+    d[:, 0, 0], d[:, 0, 1], d[:, 1, 0], d[:, 1, 1] = np.cos(angle), -np.sin(angle), np.sin(angle), np.cos(angle)
+    # B (2·OW, 2Fw), rows (re/im, ow), columns (fw, re/im): inverse along W of the half spectrum. Frequencies
+    # other than 0 and Sw/2 stand for themselves and their mirror image, so they count twice.
+    freqs = np.arange(fw)
+    weight = np.where((freqs == 0) | (2 * freqs == sw), 1.0, 2.0) / sw
+    angle = 2 * np.pi * np.outer(np.arange(ow), freqs) / sw
+    cos, sin = weight * np.cos(angle), weight * np.sin(angle)
+    b = np.empty((2, ow, fw, 2))
+    b[0, :, :, 0], b[0, :, :, 1], b[1, :, :, 0], b[1, :, :, 1] = cos, -sin, sin, cos
+    # E (OH, 2Sh), columns (sh, re/im): inverse along H, keeping the real part.
+    angle = 2 * np.pi * np.outer(np.arange(oh), np.arange(sh)) / sh
+    e = np.stack([np.cos(angle), -np.sin(angle)], axis=2) / sh
+    # K (2·Fw·Sh, KH·KW): cos and sin of the kernel's DFT phases, for M = conj(DFT(W)) per frequency.
+    phase = 2 * np.pi * (
+        np.arange(fw)[:, None, None, None] * np.arange(kw)[None, None, None, :] / sw
+        + np.arange(sh)[None, :, None, None] * np.arange(kh)[None, None, :, None] / sh
+    )
+    k = np.stack([np.cos(phase), np.sin(phase)]).reshape(2 * fw * sh, kh * kw)
+    xp = backend_module(xp_name)
+    return tuple(xp.asarray(np.ascontiguousarray(m, dtype=dtype)) for m in (a, d.reshape(2 * sh, 2 * h), b.reshape(2 * ow, 2 * fw), e.reshape(oh, 2 * sh), k))
 
 
-def _as_complex(a):
-    return a.view(np.result_type(a.dtype, np.complex64))
+# Temporaries share four arrays of the thread's workspace by lifetime ("spectral a" to "d"): in the
+# forward, the input's copy and the mixed spectrum (a), the W transform and the inverse W (b); in the
+# backward, gy's copy, then the H transform's transpose (a), the inverse transforms' transposes (b, then
+# the input spectrum's gradient), gy's spectrum (c) and the mixing matrices' gradient (d).
 
 
-def _as_real(a):
-    return a.view(a.real.dtype)
+def _matmul(xp, a, b, out):
+    """a @ b written into ``out`` (which may be a strided view); CuPy gets a plain product and a copy."""
+    if xp is np:
+        return np.matmul(a, b, out=out)
+    out[...] = xp.matmul(a, b)
+    return out
+
+
+def _whcn(xp, x, workspace, name):
+    """x (N, C, H, W) as a C-contiguous (W, H, C, N) array: a view when its memory is in that order already."""
+    t = x.transpose(3, 2, 1, 0)
+    if t.flags.c_contiguous:
+        return t
+    out = temporary(workspace, name, t.shape, x.dtype, xp)
+    out[...] = t
+    return out
 
 
 class SpectralConv2d(Function):
-    """Stride-1 convolution of x (N, C, H, W) with W (OC, C, K, K) via DFT matrices; same result as Conv2d."""
+    """Stride-1 convolution of x (N, C, H, W) with W (OC, C, KH, KW) via DFT matrices; same result as Conv2d.
+
+    ``workspace`` (optional attribute, a ``node.backend.Workspace``): where the large
+    intermediate arrays come from; the ``Conv2d`` layer sets it.
+    """
+
+    workspace = None
 
     def __init__(self, padding=0):
         self.padding = padding
 
-    def _setup(self, x, W):
-        n, c, h, w = x.shape
-        oc, _, kh, kw = W.shape
-        p = self.padding
-        self.sh, self.sw = h + 2 * p, w + 2 * p
-        self.oh, self.ow = self.sh - kh + 1, self.sw - kw + 1
-        self.fw = self.sw // 2 + 1
-        key = (get_array_module(x).__name__, x.dtype.str)
-        self.a_w = _real_forward(*key, w, self.sw, p)  # (W, 2Fw)
-        self.d_h = _dft_matrix(*key, h, self.sh, p, False, False)  # (S, H)
-        self.e_h = _dft_matrix(*key, self.oh, self.sh, 0, False, True)  # (OH, S)
-        self.b_w = _real_inverse(*key, self.ow, self.sw)  # (2Fw, OW)
-        self.dk_h = _dft_matrix(*key, kh, self.sh, 0, False, False)  # (S, K)
-        self.dk_w = _dft_matrix(*key, kw, self.sw, 0, True, False)  # (Fw, K)
-
     def forward(self, x, W, b=None):
         xp = get_array_module(x)
-        self._setup(x, W)
+        ws = self.workspace
         n, c, h, w = x.shape
-        oc = W.shape[0]
-        sh, fw = self.sh, self.fw
-        rows = x.transpose(0, 2, 1, 3).reshape(-1, w)  # (N·H·C, W): free when x is (N, H, C, W) in memory
-        xw = _as_complex(rows @ self.a_w).reshape(n, h, c, fw)
-        xf = (self.d_h @ xw.transpose(1, 0, 2, 3).reshape(h, -1)).reshape(sh, n, c, fw)
-        self.xf = xp.ascontiguousarray(xf.transpose(0, 3, 1, 2)).reshape(sh * fw, n, c)
-        self.mix = self._kernel_spectrum(W)  # (S·Fw, C, OC)
-        yf = self.xf @ self.mix  # (S·Fw, N, OC)
-        yh = (self.e_h @ yf.reshape(sh, -1)).reshape(self.oh, fw, n, oc)
-        yt = xp.ascontiguousarray(yh.transpose(2, 0, 3, 1))  # (N, OH, OC, Fw)
-        y = (_as_real(yt).reshape(-1, 2 * fw) @ self.b_w).reshape(n, self.oh, oc, self.ow)
+        oc, _, kh, kw = W.shape
+        a, d, bm, e, k = _transforms(xp.__name__, x.dtype.str, h, w, kh, kw, self.padding)
+        fw, sh, oh, ow = a.shape[0] // 2, d.shape[0] // 2, e.shape[0], bm.shape[0] // 2
+        dt = x.dtype
+        xm = _whcn(xp, x, ws, "spectral a")  # (W, H, C, N)
+        t1 = _matmul(xp, a, xm.reshape(w, -1), temporary(ws, "spectral b", (2 * fw, h * c * n), dt, xp))
+        # The input's spectrum, kept for the weight gradient.
+        self.xf = _matmul(xp, d, t1.reshape(fw, 2 * h, c * n), scratch(ws, "xf", (fw, 2 * sh, c * n), dt, xp))
+        del xm, t1  # their arrays are reused below: nothing may hold them any longer
+        self.mix = self._kernel_spectrum(W, k, fw, sh)  # (Fw, Sh, 2·OC, 2·C)
+        yf = temporary(ws, "spectral a", (sh, fw, 2 * oc, n), dt, xp)
+        _matmul(xp, self.mix, self.xf.reshape(fw, sh, 2 * c, n), yf.transpose(1, 0, 2, 3))
+        z = _matmul(xp, bm, yf.reshape(sh, 2 * fw, oc * n), temporary(ws, "spectral b", (sh, 2 * ow, oc * n), dt, xp))
+        y = scratch(ws, "y", (ow, oh, oc, n), dt, xp)
+        _matmul(xp, e, z.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2), y.reshape(ow, oh, oc * n))
         if b is not None:
             y += b[:, None]
-        return y.transpose(0, 2, 1, 3)
+        return y.transpose(3, 2, 1, 0)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
         xp = get_array_module(gy)
+        ws = self.workspace
         n, c, h, w = x.shape
-        oc = W.shape[0]
-        sh, fw = self.sh, self.fw
-        g = gy.transpose(0, 2, 1, 3).reshape(-1, self.ow)  # (N·OH·OC, OW)
-        gyt = _as_complex(g @ self.b_w.T).reshape(n, self.oh, oc, fw)
-        gyh = xp.ascontiguousarray(gyt.transpose(1, 3, 0, 2)).reshape(self.oh, -1)  # (OH, Fw·N·OC)
-        gyf = (self.e_h.conj().T @ gyh).reshape(sh * fw, n, oc)
+        oc, _, kh, kw = W.shape
+        a, d, bm, e, k = _transforms(xp.__name__, x.dtype.str, h, w, kh, kw, self.padding)
+        fw, sh, oh, ow = a.shape[0] // 2, d.shape[0] // 2, e.shape[0], bm.shape[0] // 2
+        dt = gy.dtype
+        gym = _whcn(xp, gy, ws, "spectral a")  # (OW, OH, OC, N)
+        gz = temporary(ws, "spectral b", (sh, 2, ow, oc * n), dt, xp)
+        _matmul(xp, e.T, gym.reshape(ow, oh, oc * n), gz.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2))
+        gyf = _matmul(xp, bm.T, gz.reshape(sh, 2 * ow, oc * n), temporary(ws, "spectral c", (sh, 2 * fw, oc * n), dt, xp))
+        del gym, gz  # their arrays are reused below
+        gyf = gyf.reshape(sh, fw, 2 * oc, n).transpose(1, 0, 2, 3)  # (Fw, Sh, 2·OC, N)
         gx = gW = gb = None
         if W.requires_grad:
-            gW = self._kernel_spectrum_adjoint(self.xf.conj().transpose(0, 2, 1) @ gyf, W.shape)
+            xf = self.xf.reshape(fw, sh, 2 * c, n)
+            g_mix = _matmul(xp, gyf, xf.transpose(0, 1, 3, 2), temporary(ws, "spectral d", (fw, sh, 2 * oc, 2 * c), dt, xp))
+            gW = self._kernel_spectrum_adjoint(g_mix, k, W.shape)
         if x.requires_grad:
-            gxf = (gyf @ self.mix.conj().transpose(0, 2, 1)).reshape(sh, fw, n, c)
-            gxf = xp.ascontiguousarray(gxf.transpose(0, 2, 3, 1)).reshape(sh, -1)  # (S, N·C·Fw)
-            gxw = (self.d_h.conj().T @ gxf).reshape(h, n, c, fw)
-            gxw = xp.ascontiguousarray(gxw.transpose(1, 0, 2, 3))  # (N, H, C, Fw)
-            gx = (_as_real(gxw).reshape(-1, 2 * fw) @ self.a_w.T).reshape(n, h, c, w).transpose(0, 2, 1, 3)
+            gxf = _matmul(xp, self.mix.transpose(0, 1, 3, 2), gyf, temporary(ws, "spectral b", (fw, sh, 2 * c, n), dt, xp))
+            gt1 = _matmul(xp, d.T, gxf.reshape(fw, 2 * sh, c * n), temporary(ws, "spectral a", (fw, 2 * h, c * n), dt, xp))
+            gxm = _matmul(xp, a.T, gt1.reshape(2 * fw, h * c * n), temporary(ws, "spectral gx", (w, h * c * n), dt, xp))
+            gx = gxm.reshape(w, h, c, n).transpose(3, 2, 1, 0)
         if len(self.inputs) == 2:
             return gx, gW
         if self.inputs[2].requires_grad:
@@ -151,38 +176,58 @@ class SpectralConv2d(Function):
 
         return conv2d_backward_graph(self, gy, 1, self.padding)
 
-    def _kernel_spectrum(self, W):
-        """M[f, c, oc] = conj(DFT(W[oc, c]))[f]: the correlation theorem's multiplier, per frequency."""
+    def _kernel_spectrum(self, W, k, fw, sh):
+        """The block matrices [[Re a, -Im a], [Im a, Re a]] (Fw, Sh, 2·OC, 2·C), a = conj(DFT(W))ᵀ per frequency."""
+        xp = get_array_module(W)
         oc, c, kh, kw = W.shape
-        wf = W.reshape(-1, kw) @ self.dk_w.T  # (OC·C·KH, Fw)
-        wf = wf.reshape(oc, c, kh, self.fw).transpose(2, 0, 1, 3).reshape(kh, -1)
-        wf = (self.dk_h @ wf).reshape(self.sh, oc, c, self.fw)
-        return get_array_module(W).ascontiguousarray(wf.conj().transpose(0, 3, 2, 1)).reshape(self.sh * self.fw, c, oc)
+        w_cols = W.reshape(oc * c, kh * kw).T  # (KH·KW, OC·C), a view
+        parts = (k @ w_cols).reshape(2, fw, sh, oc, c)  # Re a, Im a
+        mix = scratch(self.workspace, "mix", (fw, sh, 2, oc, 2, c), W.dtype, xp)
+        mix[:, :, 0, :, 0] = parts[0]
+        mix[:, :, 1, :, 1] = parts[0]
+        mix[:, :, 1, :, 0] = parts[1]
+        if xp is np:
+            np.negative(parts[1], out=mix[:, :, 0, :, 1])
+        else:
+            mix[:, :, 0, :, 1] = -parts[1]
+        return mix.reshape(fw, sh, 2 * oc, 2 * c)
 
-    def _kernel_spectrum_adjoint(self, g_mix, shape):
-        """The transpose of ``_kernel_spectrum``: gW[oc, c, kh, kw] = Re Σ_f Dh[fh, kh] Dw[fw, kw] gM[f, c, oc]."""
+    def _kernel_spectrum_adjoint(self, g_mix, k, shape):
+        """The transpose of ``_kernel_spectrum``: the blocks of the mixing matrices' gradient -> gW."""
+        xp = get_array_module(g_mix)
         oc, c, kh, kw = shape
-        g = g_mix.reshape(self.sh, self.fw, c, oc).transpose(0, 3, 2, 1).reshape(self.sh, -1)  # (S, OC·C·Fw)
-        g = (self.dk_h.T @ g).reshape(kh, oc, c, self.fw).transpose(1, 2, 0, 3).reshape(-1, self.fw)
-        return (g @ self.dk_w).real.reshape(oc, c, kh, kw).astype(self.inputs[1].dtype)
+        fw, sh = g_mix.shape[:2]
+        g = g_mix.reshape(fw, sh, 2, oc, 2, c)
+        parts = xp.empty((2, fw, sh, oc, c), dtype=g_mix.dtype)
+        xp.add(g[:, :, 0, :, 0], g[:, :, 1, :, 1], out=parts[0])
+        xp.subtract(g[:, :, 1, :, 0], g[:, :, 0, :, 1], out=parts[1])
+        gw = k.T @ parts.reshape(2 * fw * sh, oc * c)  # (KH·KW, OC·C)
+        return xp.ascontiguousarray(gw.T).reshape(oc, c, kh, kw)
 
 
 def spectral_pays_off(x_shape, w_shape, stride, padding=0):
     """Whether the spectral path should beat im2col for this layer, by counting multiply-adds.
 
-    Per output pixel, im2col does 2·K²·C·OC; the spectral path does about
-    4·C·OC for the per-frequency mixing plus about 8·S·(C + OC) for the DFT
-    products (S = H + 2·padding, the transform size), which grow with the image.
-    The spectral path also moves data between its stages, so it is chosen
-    only when it needs under half the arithmetic: for this project's conv nets
-    (5×5 kernels, 28×28 and smaller, 32+ channels) it needs 0.1-0.4 of it; a
-    first layer with one input channel, 3×3 kernels on 28×28 images or large
-    images stay with im2col.
+    Per image and output position, im2col does KH·KW·C·OC. Per image, the
+    spectral path does 4·C·OC per frequency (Sh·Fw of them) for the mixing,
+    plus the transforms, about 2·Fw·H·W + 4·Sh·H·Fw per input channel and
+    4·OW·Fw·Sh + 2·OH·Sh·OW per output channel; per batch, it also transforms
+    the kernels (2·Sh·Fw·KH·KW·C·OC, and its transpose in the backward), which
+    small batches do not amortise. The transforms are thin matrix products
+    (inner dimensions of tens), slower per multiply-add than the large
+    products of im2col, so the spectral path is chosen only when it needs under
+    half the arithmetic: for this project's conv nets (5×5 kernels, 28×28 and
+    smaller, 32+ channels, batches of 8 and more) it needs 0.2-0.4 of it; a
+    first layer with one input channel, 3×3 kernels on 28×28 images, large
+    images or a batch of one stay with im2col.
     """
-    c = x_shape[1]
+    n, c, h, w = x_shape
     oc, _, kh, kw = w_shape
-    if stride != 1 or kh != kw or kh < 3:
+    if stride != 1 or kh < 3 or kw < 3:
         return False
-    size = max(x_shape[2], x_shape[3]) + 2 * padding
-    spectral = 4 * c * oc + 8 * size * (c + oc)
-    return spectral < 0.5 * 2 * kh * kw * c * oc
+    sh, sw = h + 2 * padding, w + 2 * padding
+    oh, ow, fw = sh - kh + 1, sw - kw + 1, sw // 2 + 1
+    direct = n * kh * kw * c * oc * oh * ow
+    per_image = 4 * c * oc * sh * fw + c * (2 * fw * h * w + 4 * sh * h * fw) + oc * (4 * ow * fw * sh + 2 * oh * sh * ow)
+    kernels = 2 * sh * fw * kh * kw * c * oc
+    return n * per_image + kernels < 0.5 * direct

@@ -1,6 +1,7 @@
 """2-D convolution layer."""
 import math
 
+from ..backend import workspace_of
 from ..functions import conv2d
 from .init import as_generator, uniform
 from .layer import Layer, Parameter
@@ -22,7 +23,7 @@ class Conv2d(Layer):
         self.b = Parameter(uniform(rng, (out_channels,), bound, dtype), name="b") if bias else None
 
     def forward(self, x):
-        return conv2d(x, self.W, self.b, self.stride, self.padding)
+        return conv2d(x, self.W, self.b, self.stride, self.padding, workspace=workspace_of(self))
 
     def extra_repr(self):
         return (

@@ -1,4 +1,5 @@
 """Batch normalization layers with running statistics for evaluation."""
+from ..backend import workspace_of
 from ..core import as_node
 from ..functions import batch_norm
 from ..functions.normalization import BatchNorm
@@ -24,12 +25,13 @@ class _BatchNorm(Layer):
                 f"{' or '.join(map(str, self.expected_ndim))} dimensions with {self.num_features} channels on axis 1, got {x.shape}"
             )
         if not self.training:
-            return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var)
+            return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var, workspace_of(self))
         if x.size == 0:  # the statistics of no values are NaN: refuse before they reach the running averages
             raise ValueError(f"{type(self).__name__}: training on an empty batch (input {x.shape}); the running statistics are left unchanged")
         if x.size == x.shape[1]:
             raise ValueError(f"{type(self).__name__}: training needs more than one value per channel, got input {x.shape}")
         f = BatchNorm(self.eps)
+        f.workspace = workspace_of(self)
         y = f(x, self.gamma, self.beta)
         m = x.size // x.shape[1]
         # Exponential running averages; the variance uses the unbiased estimate, as PyTorch does.

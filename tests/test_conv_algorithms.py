@@ -1,0 +1,243 @@
+"""Convolution algorithms and the layers' workspaces.
+
+Every algorithm is checked against the naive loop reference (values in float64,
+gradients by finite differences, float32 within float32 accuracy), for inputs in
+each memory order the layers produce. The workspaces are checked for what makes
+buffer reuse dangerous: a value or gradient that reached the user must never be
+overwritten by a later call, and changing shapes must not grow memory.
+"""
+import copy
+
+import numpy as np
+import pytest
+
+import node
+import node.functions as F
+from conftest import gradcheck_layer
+from test_layers import conv_reference, pool_reference, randn
+
+LAYOUTS = {  # memory orders of (N, C, H, W) data: what the input data, im2col and the spectral path leave
+    "NCHW": (0, 1, 2, 3),
+    "NHWC": (0, 2, 3, 1),
+    "WHCN": (3, 2, 1, 0),
+}
+
+
+def in_layout(xp, a, layout):
+    """a (N, C, H, W) with its memory in the given axis order (a view of a contiguous copy)."""
+    order = LAYOUTS[layout]
+    return xp.ascontiguousarray(a.transpose(order)).transpose(tuple(order.index(i) for i in range(4)))
+
+
+def as_whcn(a):
+    """The Node a (N, C, H, W) copied into (W, H, C, N) memory by node operations (so gradcheck sees through it)."""
+    n, c, h, w = a.shape
+    return a.transpose(3, 2, 1, 0).reshape(-1).reshape(w, h, c, n).transpose(3, 2, 1, 0)
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "spectral"])
+@pytest.mark.parametrize("shape, kernel, padding", [((2, 3, 7, 6), 3, 1), ((2, 4, 6, 6), 5, 2), ((1, 2, 5, 5), 3, 0), ((2, 3, 4, 4), 5, 4), ((3, 2, 5, 7), 2, 1)])
+def test_each_algorithm_matches_loops_and_finite_differences(xp, rng, algorithm, shape, kernel, padding):
+    x, W, b = randn(xp, rng, *shape), randn(xp, rng, 5, shape[1], kernel, kernel), randn(xp, rng, 5)
+    expected = conv_reference(*(node.asnumpy(a) for a in (x, W, b)), 1, padding)
+    for layout in LAYOUTS:
+        y = F.conv2d(node.Node(in_layout(xp, x, layout)), W, b, 1, padding, algorithm=algorithm)
+        assert type(y.creator).__name__ == ("SpectralConv2d" if algorithm == "spectral" else "Conv2d")
+        np.testing.assert_allclose(node.asnumpy(y.value), expected, rtol=1e-10, atol=1e-10, err_msg=layout)
+    node.gradcheck(lambda a, w, c: F.conv2d(a, w, c, 1, padding, algorithm=algorithm), x, W, b)
+    node.gradcheck(lambda a, w: F.conv2d(as_whcn(a), w, None, 1, padding, algorithm=algorithm), x, W)
+    # float32 stays float32, within float32 accuracy of the reference
+    y32 = F.conv2d(x.astype("float32"), W.astype("float32"), b.astype("float32"), 1, padding, algorithm=algorithm).value
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(node.asnumpy(y32), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_spectral_gradients_with_only_some_inputs_requiring_them(xp, rng):
+    x, W = randn(xp, rng, 2, 3, 6, 6), randn(xp, rng, 4, 3, 5, 5)
+    gy = randn(xp, rng, 2, 4, 6, 6)
+    grads = {}
+    for algorithm in ("im2col", "spectral"):
+        xn, Wn = node.Node(x), node.Node(W)
+        F.conv2d(xn, Wn, None, 1, 2, algorithm=algorithm).backward(gy)
+        grads[algorithm] = (node.asnumpy(xn.grad), node.asnumpy(Wn.grad))
+        frozen = node.Node(x, requires_grad=False)
+        Wn2 = node.Node(W)
+        F.conv2d(frozen, Wn2, None, 1, 2, algorithm=algorithm).backward(gy)
+        np.testing.assert_allclose(node.asnumpy(Wn2.grad), grads[algorithm][1], rtol=1e-12)
+        assert frozen.grad is None
+    for a, b in zip(grads["im2col"], grads["spectral"]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_spectral_refuses_complex_inputs_and_auto_avoids_it(rng):
+    x = node.Node(rng.standard_normal((1, 32, 10, 10)) + 1j)
+    W = node.Node(rng.standard_normal((32, 32, 5, 5)).astype(complex))
+    with pytest.raises(ValueError, match="spectral algorithm needs real inputs"):
+        F.conv2d(x, W, padding=2, algorithm="spectral")
+    assert type(F.conv2d(x, W, padding=2).creator).__name__ == "Conv2d"
+
+
+def as_nhwc(a):
+    n, c, h, w = a.shape
+    return a.transpose(0, 2, 3, 1).reshape(-1).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+# ---- the elementwise layers' row paths, in every memory order ----------------------------------------
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_batch_norm_and_prelu_in_every_layout(xp, rng, layout):
+    x = in_layout(xp, randn(xp, rng, 3, 4, 5, 6) * 3 + 1, layout)
+    gamma, beta = randn(xp, rng, 4), randn(xp, rng, 4)
+    ref = node.asnumpy(x)
+    mean, var = ref.mean(axis=(0, 2, 3), keepdims=True), ref.var(axis=(0, 2, 3), keepdims=True)
+    expected = (ref - mean) / np.sqrt(var + 1e-5) * node.asnumpy(gamma).reshape(1, -1, 1, 1) + node.asnumpy(beta).reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(node.asnumpy(F.batch_norm(x, gamma, beta).value), expected, rtol=1e-10, atol=1e-10)
+    relayout = {"NCHW": lambda a: a, "NHWC": as_nhwc, "WHCN": as_whcn}[layout]
+    x0 = xp.ascontiguousarray(x)  # gradcheck perturbs contiguous inputs; the layout is made inside
+    node.gradcheck(lambda a, g, b: F.batch_norm(relayout(a), g, b), x0, gamma, beta)
+    running = (xp.asarray(rng.standard_normal(4)), xp.asarray(rng.random(4) + 0.5))
+    node.gradcheck(lambda a, g, b: F.batch_norm(relayout(a), g, b, 1e-5, *running), x0, gamma, beta)
+    for slopes in ([0.25, -0.5, 1.0, 0.1], [1.5, 2.0, 1.0, 3.0], [0.5, 2.0, 0.1, 1.0], [0.3]):
+        a = xp.asarray(np.array(slopes))
+        a_full = np.broadcast_to(np.array(slopes), (4,)).reshape(1, -1, 1, 1)
+        np.testing.assert_allclose(node.asnumpy(F.prelu(x, a).value), np.where(ref > 0, ref, a_full * ref), rtol=1e-12)
+        node.gradcheck(lambda v, s: F.prelu(relayout(v), s), x0, a)
+
+
+def test_elementwise_layers_accept_a_gradient_in_another_layout(rng):
+    """The backward lines gy up with x's memory order first; the result must not depend on gy's layout."""
+    x = in_layout(np, rng.standard_normal((3, 4, 5, 6)), "NHWC")
+    gy = rng.standard_normal((3, 4, 5, 6))
+    for make in (lambda v: F.batch_norm(v, np.ones(4), np.zeros(4)), lambda v: F.prelu(v, np.full(4, 0.2))):
+        results = []
+        for layout in LAYOUTS:
+            v = node.Node(x)
+            make(v).backward(in_layout(np, gy, layout))
+            results.append(v.grad)
+        for r in results[1:]:
+            np.testing.assert_allclose(r, results[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("size", [6, 7])
+def test_max_pool_rows_path_matches_loops_and_shares_ties(xp, rng, layout, size):
+    x0 = xp.asarray(rng.permutation(2 * 3 * size * size).reshape(2, 3, size, size) * 0.1)
+    x = in_layout(xp, x0, layout)
+    y = F.max_pool2d(x, 2)
+    np.testing.assert_allclose(node.asnumpy(y.value), pool_reference(node.asnumpy(x), 2, 2, 0, np.max))
+    relayout = {"NCHW": lambda a: a, "NHWC": as_nhwc, "WHCN": as_whcn}[layout]
+    node.gradcheck(lambda a: F.max_pool2d(relayout(a), 2), x0)
+    # ties (e.g. zeros after a ReLU) share the gradient equally; the row and column no window reaches get 0
+    flat = node.Node(in_layout(xp, xp.zeros((1, 2, size, size)), layout))
+    F.max_pool2d(flat, 2).backward(xp.ones((1, 2, size // 2, size // 2)))
+    expected = np.zeros((1, 2, size, size))
+    expected[:, :, : size // 2 * 2, : size // 2 * 2] = 0.25
+    np.testing.assert_allclose(node.asnumpy(flat.grad), expected)
+
+
+# ---- workspaces -------------------------------------------------------------------------------------
+def conv_block(rng):
+    """Conv (spectral) - BN - PReLU - pool, as in LeNets++, in float64 so results compare exactly."""
+    layers = node.Sequential(
+        node.Conv2d(1, 32, 5, padding=2, rng=rng, dtype="float64"),
+        node.BatchNorm2d(32, dtype="float64"),
+        node.PReLU(32, dtype="float64"),
+        node.Conv2d(32, 32, 5, padding=2, bias=False, rng=rng, dtype="float64"),
+        node.BatchNorm2d(32, dtype="float64"),
+        node.PReLU(32, dtype="float64"),
+        node.MaxPool2d(2),
+    )
+    return layers
+
+
+def step(model, x, seed):
+    """Forward and backward; returns (output Node, {name: grad array}) — what a user could keep."""
+    model.zero_grad()
+    y = model(node.Node(x, requires_grad=False))
+    y.backward(np.random.default_rng(seed).standard_normal(y.shape))
+    return y, {name: p.grad for name, p in model.named_parameters()}
+
+
+def test_workspaces_never_overwrite_what_the_user_holds(rng):
+    model = conv_block(node.layers.as_generator(0))
+    for n in (17, 20):  # both batch sizes below take the spectral path in the second convolution
+        assert type(model[3](node.Node(np.zeros((n, 32, 10, 10)))).creator).__name__ == "SpectralConv2d"
+    fresh = copy.deepcopy(model)  # a deep copy gets empty workspaces of its own
+    x1, x2 = rng.standard_normal((20, 1, 10, 10)), rng.standard_normal((20, 1, 10, 10))
+    y1, g1 = step(model, x1, 1)
+    kept_y, kept_g = y1.value.copy(), {k: v.copy() for k, v in g1.items()}
+    view = y1.value[:, :1]  # a view of the output, kept alone
+    kept_view = view.copy()
+    del y1
+    y2, g2 = step(model, x2, 2)  # same shapes: the workspaces are reused
+    np.testing.assert_array_equal(view, kept_view)
+    for k in kept_g:
+        np.testing.assert_array_equal(g1[k], kept_g[k], err_msg=k)
+        assert not np.shares_memory(g1[k], g2[k])
+    # and the second step is right: the same as a model that never ran before
+    y_ref, g_ref = step(fresh, x2, 2)
+    np.testing.assert_allclose(y2.value, y_ref.value, rtol=1e-12)
+    for k in g_ref:
+        np.testing.assert_allclose(g2[k], g_ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(kept_y[:, :1], view)
+
+
+def test_workspaces_follow_changing_shapes_without_growing(rng):
+    model = conv_block(node.layers.as_generator(0))
+    fresh = copy.deepcopy(model)
+    big, small = rng.standard_normal((20, 1, 10, 10)), rng.standard_normal((17, 1, 10, 10))
+
+    def held_bytes():
+        spaces = [layer._workspace for layer in model.sublayers() if "_workspace" in vars(layer)]
+        return sum(ws.nbytes() for ws in spaces) + node.backend.thread_workspace().nbytes()
+
+    step(model, big, 0)
+    step(model, small, 0)  # the smaller last batch of an epoch
+    after_first_epoch = held_bytes()
+    for _ in range(3):
+        y_big, _ = step(model, big, 0)
+        del y_big
+        y_small, g_small = step(model, small, 0)
+        del y_small
+    assert held_bytes() == after_first_epoch
+    y_ref, g_ref = step(fresh, small, 0)
+    for k in g_ref:
+        np.testing.assert_allclose(g_small[k], g_ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_a_workspace_used_twice_in_one_graph(rng):
+    """Weight sharing: the second call must not reuse arrays the first call's backward still needs."""
+    x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((3, 3, 5, 5)) * 0.3
+    gamma, beta, slopes = rng.standard_normal(3), rng.standard_normal(3), np.full(3, 0.2)
+    spaces = [node.backend.Workspace() for _ in range(4)]
+
+    def block(a, w, g, b, s):
+        h = F.conv2d(a, w, None, 1, 2, algorithm="spectral", workspace=spaces[0])
+        h = F.prelu(F.batch_norm(h, g, b, workspace=spaces[1]), s, workspace=spaces[2])
+        return F.max_pool2d(h, 2, workspace=spaces[3]) if h.shape[2] > 4 else h
+
+    def twice(a, w, g, b, s):
+        return block(block(a, w, g, b, s), w, g, b, s)
+
+    node.gradcheck(twice, x, W, gamma, beta, slopes)
+    assert all(ws.nbytes() > 0 for ws in spaces)
+
+
+def test_workspace_reuses_only_unreferenced_arrays():
+    ws = node.backend.Workspace()
+    a = ws.empty("a", (3, 4), np.float32)
+    b = ws.empty("a", (3, 4), np.float32)
+    assert not np.shares_memory(a, b)  # a is still held
+    del a
+    c = ws.empty("a", (2, 4), np.float32)
+    assert not np.shares_memory(b, c)  # b (now in the slot) is still held
+    del b
+    view = c.T
+    del c
+    d = ws.empty("a", (2, 4), np.float32)
+    assert not np.shares_memory(view, d)  # a view keeps the memory in use
+    del view
+    e_ptr = d.__array_interface__["data"][0]
+    del d
+    e = ws.empty("a", (2, 2), np.float32)  # smaller: the front of the same memory
+    assert e.__array_interface__["data"][0] == e_ptr
+    assert copy.deepcopy(ws).nbytes() == 0
