@@ -21,7 +21,7 @@ import weakref
 import numpy as np
 
 from . import backend
-from .config import Config
+from .config import Config, using_config
 
 
 class GraphError(RuntimeError):
@@ -590,7 +590,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
     lead to no target are skipped.
     """
     if create_graph and not Config.enable_backprop:
-        with _recording():
+        with using_config("enable_backprop", True):  # record even inside no_grad
             return _run_backward(roots, root_grads, retain_graph, create_graph, retain_grad, targets)
     grads = {}  # the gradient so far of each Node a function made
     leaf_grads = {}  # this pass's gradient of each leaf, added into .grad (or targets) at the end
@@ -760,16 +760,6 @@ class _NotDifferentiableTwice(Function):
             f"backward_graph. Write {self.source}.backward_graph with node operations on Nodes (see "
             "docs/higher_order.md, 'Your own Function'), or keep it out of the part you differentiate again."
         )
-
-
-class _recording:
-    """Record graphs while a create_graph backward runs, even inside ``no_grad``."""
-
-    def __enter__(self):
-        self.old, Config.enable_backprop = Config.enable_backprop, True
-
-    def __exit__(self, *exc):
-        Config.enable_backprop = self.old
 
 
 class RemovableHandle:

@@ -74,8 +74,7 @@ class Clip(Function):
             inside = inside & (x <= self.high)
         return gy * inside
 
-    def backward_graph(self, gy):
-        return Clip.backward(self, gy)  # a constant mask times gy: linear, and it runs on Nodes
+    backward_graph = backward  # a constant mask times gy: linear, and the same code runs on Nodes
 
 
 class AsType(Function):

@@ -72,8 +72,7 @@ class MaxPool2d(_Pool2d):
         ws = self.workspace
         offsets = self.offsets(self.padded.shape)
         if xp is not np or self.padding or self.stride != self.k or gy.dtype.kind != "f":
-            hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in offsets]
-            count = sum(hits[1:], hits[0].astype(gy.dtype))
+            hits, count = self.winners(gy.dtype)
             share = gy / count
             return self.scatter([hit * share for hit in hits])
         # Windows side by side (stride = size, no padding): every input position is in at most one
@@ -100,10 +99,13 @@ class MaxPool2d(_Pool2d):
 
     def backward_graph(self, gy):
         # Which position won each window is a constant: the map gy -> gx is linear.
+        hits, count = self.winners(gy.dtype)
+        return PoolGrad(self.k, self.stride, self.padding, self.inputs[0].shape, [hit / count for hit in hits])(gy)
+
+    def winners(self, dtype):
+        """For each window offset, where it held its window's maximum; and how many offsets tie there."""
         hits = [self.padded[:, :, rows, cols] == self.y for rows, cols in self.offsets(self.padded.shape)]
-        count = sum(hits[1:], hits[0].astype(gy.dtype))
-        weights = [hit / count for hit in hits]
-        return PoolGrad(self.k, self.stride, self.padding, self.inputs[0].shape, weights)(gy)
+        return hits, sum(hits[1:], hits[0].astype(dtype))
 
 
 class AvgPool2d(_Pool2d):
