@@ -22,10 +22,11 @@ complex product is one real product with a 2×2 block matrix
 
 which lets every stage read the previous stage's output where it lies: no
 transposed copies between stages. Shapes (one layer, stride 1, padding p,
-transform sizes Sh = H + 2p and Sw = W + 2p, so that the circular correlation
-never wraps around into the output we keep; Fw = Sw//2 + 1 non-negative W
-frequencies, enough for a real input; activations live in memory as
-(W, H, C, N), "WHCN", and are returned as NCHW views of it)::
+transform sizes Sh and Sw from ``transform_size``, H + p and W + p for the usual
+padding, just long enough that the circular correlation never wraps around
+into the output we keep; Fw = Sw//2 + 1 non-negative W frequencies, enough for
+a real input; activations live in memory as (W, H, C, N), "WHCN", and are
+returned as NCHW views of it)::
 
     x (W, H·C·N) --A (2Fw, W)--> (Fw, 2·H, C·N)              W transform, real input
       --D (2Sh, 2H), per fw--> X (Fw, Sh, 2·C, N)            H transform, complex
@@ -46,12 +47,27 @@ from ..backend import backend_module, get_array_module, scratch, sum_per_channel
 from ..core import Function
 
 
+def transform_size(n, k, p):
+    """The smallest DFT length S that computes a correlation of n values, padded by p, with k taps.
+
+    Output i reads padded positions i .. i+k-1, all below n + 2p. In a circular
+    signal of length S holding the n values at positions p .. n+p-1 and zeros
+    elsewhere, a position j >= S reads j - S instead. With S >= n + p every such
+    j is in the right padding (zero) and j - S <= p - 1 is in the left padding
+    (zero too): the two paddings share the same zeros and nothing wraps wrongly.
+    S must also hold every output (n + 2p - k + 1 of them) and every tap (k).
+    For 5×5 kernels with padding 2 this is n + 2 instead of n + 4: 14×14 maps
+    need 16×9 frequencies instead of 18×10.
+    """
+    return max(n + p, n + 2 * p - k + 1, k)
+
+
 @functools.lru_cache(maxsize=128)
 def _transforms(xp_name, dtype, h, w, kh, kw, padding):
     """The five real matrices of one layer shape (see the module docstring), computed in float64, cached."""
     p = padding
-    sh, sw = h + 2 * p, w + 2 * p
-    oh, ow = sh - kh + 1, sw - kw + 1
+    sh, sw = transform_size(h, kh, p), transform_size(w, kw, p)
+    oh, ow = h + 2 * p - kh + 1, w + 2 * p - kw + 1
     fw = sw // 2 + 1
     # A (2Fw, W), rows (fw, re/im): the half spectrum of each row of W values, padding as an offset.
     angle = -2 * np.pi * np.outer(np.arange(fw), np.arange(w) + p) / sw
@@ -225,8 +241,8 @@ def spectral_pays_off(x_shape, w_shape, stride, padding=0):
     oc, _, kh, kw = w_shape
     if stride != 1 or kh < 3 or kw < 3:
         return False
-    sh, sw = h + 2 * padding, w + 2 * padding
-    oh, ow, fw = sh - kh + 1, sw - kw + 1, sw // 2 + 1
+    sh, sw = transform_size(h, kh, padding), transform_size(w, kw, padding)
+    oh, ow, fw = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1, sw // 2 + 1
     direct = n * kh * kw * c * oc * oh * ow
     per_image = 4 * c * oc * sh * fw + c * (2 * fw * h * w + 4 * sh * h * fw) + oc * (4 * ow * fw * sh + 2 * oh * sh * ow)
     kernels = 2 * sh * fw * kh * kw * c * oc
