@@ -1,7 +1,7 @@
 """Plumbing shared by the examples: arguments, data, checkpoints, evaluation, outputs.
 
 Every example takes the same options (--data, --epochs, --limit, --seed,
---device, --out, --resume), writes its figures and a metrics.json into --out,
+--device, --out, --resume, --tune-allocator), writes its figures and a metrics.json into --out,
 saves a checkpoint there after every epoch (atomically) and, with --resume,
 continues from it. The checkpoint records the options that define the run
 (``run_config``), so --resume refuses to continue a run that had other ones.
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 MIN_LIMIT = 20  # --limit: enough for a batch and several images of most classes (fewer make the metrics degenerate)
-NOT_RUN_OPTIONS = {"data", "epochs", "out", "resume", "device", "frames"}  # where, how long and on what a run goes: free to change on --resume
+NOT_RUN_OPTIONS = {"data", "epochs", "out", "resume", "device", "frames", "tune_allocator"}  # where, how long and on what a run goes: free to change on --resume
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -66,7 +66,8 @@ def parser(doc, epochs, batch_size, out, limit=None, helps=None):
         "seed": "seed for weights, centers and shuffling",
         "device": "cpu runs on NumPy, gpu on CuPy",
         "out": "folder for figures, metrics.json and checkpoint.npz",
-        "resume": "continue from the checkpoint in --out; the options that define the run (all but --epochs, --data, --device and --out) must be those it was written with",
+        "resume": "continue from the checkpoint in --out; the options that define the run (all but --epochs, --data, --device, --out and --tune-allocator) must be those it was written with",
+        "tune_allocator": "opt in to node.backend.tune_host_allocator(): glibc keeps freed large arrays for reuse, for this whole process (see docs/performance.md; node's own workspaces already reuse most memory)",
         **(helps or {}),
     }
     p.add_argument("--data", default=None, help=helps["data"])
@@ -78,6 +79,7 @@ def parser(doc, epochs, batch_size, out, limit=None, helps=None):
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help=helps["device"])
     p.add_argument("--out", default=out, help=helps["out"])
     p.add_argument("--resume", action="store_true", help=helps["resume"])
+    p.add_argument("--tune-allocator", action="store_true", help=helps["tune_allocator"])
     return p
 
 
@@ -97,7 +99,8 @@ def setup(args):
         node.set_backend("cupy" if args.device == "gpu" else "numpy")
     except node.BackendError as exc:
         sys.exit(f"--device gpu: {exc}")
-    node.backend.tune_host_allocator()  # recycle the large per-step arrays (see its docstring)
+    if args.tune_allocator and not node.backend.tune_host_allocator():
+        print("--tune-allocator: this C library has no mallopt (not glibc); the allocator is left as it is", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -71,15 +71,16 @@ def test_resume_of_a_baseline_with_center_loss_is_refused_not_a_key_error(tmp_pa
         run("center_loss_mnist", "--data", data, "--limit", 100, "--epochs", 2, "--out", out, "--resume")
 
 
-def test_resume_may_change_epochs_out_data_and_device_only(tmp_path, data):
+def test_resume_may_change_epochs_out_data_device_and_allocator_tuning_only(tmp_path, data):
     import common
 
     args = common.parser("d.", epochs=1, batch_size=8, out="o").parse_args(["--limit", "50", "--data", "x"])
     config = common.run_config(args)
-    assert {"batch_size", "limit", "seed"} <= set(config) and not {"epochs", "out", "resume", "data", "device"} & set(config)
+    assert {"batch_size", "limit", "seed"} <= set(config) and not {"epochs", "out", "resume", "data", "device", "tune_allocator"} & set(config)
+    assert args.tune_allocator is False  # the process-wide allocator change is opt-in
     model = node.Linear(2, 2, rng=0)
     common.Checkpoint(tmp_path / "checkpoint.npz", config=config, model=model).save(0, [{"epoch": 1}])
-    other = common.parser("d.", epochs=5, batch_size=8, out="elsewhere").parse_args(["--limit", "50", "--resume", "--device", "gpu"])
+    other = common.parser("d.", epochs=5, batch_size=8, out="elsewhere").parse_args(["--limit", "50", "--resume", "--device", "gpu", "--tune-allocator"])
     start, history = common.Checkpoint(tmp_path / "checkpoint.npz", config=common.run_config(other), model=model).resume(True)
     assert (start, history) == (1, [{"epoch": 1}])
 
@@ -90,7 +91,7 @@ def test_seed_notebook_help_exits_0_without_touching_data(tmp_path):
     result = script("seed_notebook", "--help", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: seed_notebook.py")
-    for option in ("--data", "--epochs", "--limit", "--seed", "--device", "--out", "--resume"):
+    for option in ("--data", "--epochs", "--limit", "--seed", "--device", "--out", "--resume", "--tune-allocator"):
         assert option in result.stdout
     assert tree(tmp_path) == []  # no data folder, no download, no --out
 
