@@ -8,11 +8,13 @@ of the (padded) input out as a row, so that
 for all n, i, j at once. ``col2im`` is its adjoint: it adds each row's gradient
 back onto the input pixels that patch came from (overlapping patches add up).
 
-Layout: the API is NCHW, as in PyTorch, but the work happens channels-last
-(NHWC). The patch gather then copies contiguous runs of KW·C values, the matrix
-product's result (N·OH·OW, OC) already is NHWC, and the output is returned as
-an NCHW *view* of it. Elementwise ops keep that memory order, so the next
-convolution reads its input as NHWC without copying.
+Layout: the API is NCHW, as in PyTorch, but the work happens channels-last.
+The patch gather copies contiguous runs of KW·C values (x viewed as NHWC), and
+the layer's rows run over output positions column by column with the images
+innermost, so the matrix product's result (OW·OH·N, OC) lies in memory as
+(W, H, N, C) and is returned as an NCHW *view* of it. Elementwise ops keep that
+memory order; pooling windows and the spectral path's transforms then slice
+whole planes of N·C values instead of runs of C.
 
 For stride 1 and larger kernels, ``conv2d`` takes a second path with the same
 results, the spectral convolution of ``spectral.py``, which does fewer
@@ -91,10 +93,14 @@ def _copy_into(out, a):
 
 
 def _im2col_into(x, kh, kw, stride, padding, workspace, name, allocate):
-    """``im2col`` (same rows) into arrays from ``allocate(workspace, name, ...)``: ``scratch`` or ``temporary``.
+    """``im2col``'s rows in (OW, OH, N) order, into arrays from ``allocate(workspace, name, ...)``.
 
-    The padded copy is a temporary whose border alone is zeroed; the rows are
-    one strided copy of the windows into the (reused) patch matrix.
+    ``allocate`` is ``scratch`` or ``temporary``. The rows run over positions
+    column-major and over images innermost, so that a product with them lies in
+    memory as (W, H, N, C): what follows a convolution (pooling windows,
+    the next layer's transforms) then slices whole planes of N·C values. The
+    padded copy is a temporary whose border alone is zeroed; the rows are one
+    strided copy of the windows into the (reused) patch matrix.
     """
     xp = get_array_module(x)
     n, h, w, c = x.shape
@@ -107,11 +113,16 @@ def _im2col_into(x, kh, kw, stride, padding, workspace, name, allocate):
         padded[:, p : p + h, p + w :] = 0
         padded[:, p : p + h, p : p + w] = x
         x = padded
-    windows = sliding_windows(x, kh, kw, stride)  # view (N, OH, OW, KH, KW, C)
-    _, oh, ow = windows.shape[:3]
+    windows = sliding_windows(x, kh, kw, stride).transpose(2, 1, 0, 3, 4, 5)  # view (OW, OH, N, KH, KW, C)
+    ow, oh = windows.shape[:2]
     cols = allocate(workspace, name, (n * oh * ow, kh * kw * c), x.dtype, xp)
     cols.reshape(windows.shape)[...] = windows
     return cols, oh, ow
+
+
+def _rows_as_nchw(rows, n, oh, ow):
+    """Rows (OW·OH·N, C) of ``_im2col_into``'s order as an (N, C, OH, OW) view."""
+    return rows.reshape(ow, oh, n, -1).transpose(2, 3, 1, 0)
 
 
 class Conv2d(Function):
@@ -128,25 +139,25 @@ class Conv2d(Function):
         oc, c, kh, kw = W.shape
         self.cols, oh, ow = _im2col_into(x.transpose(0, 2, 3, 1), kh, kw, self.stride, self.padding, ws, "cols", scratch)
         self.w_rows = W.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)  # (OC, KH·KW·C), matching the rows
-        y = _matmul(xp, self.cols, self.w_rows.T, scratch(ws, "y", (len(self.cols), oc), x.dtype, xp))  # (N·OH·OW, OC): channels-last already
+        y = _matmul(xp, self.cols, self.w_rows.T, scratch(ws, "y", (len(self.cols), oc), x.dtype, xp))  # (OW·OH·N, OC)
         if b is not None:
             y += b
-        return y.reshape(x.shape[0], oh, ow, oc).transpose(0, 3, 1, 2)
+        return _rows_as_nchw(y, x.shape[0], oh, ow)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
         oc, c, kh, kw = W.shape
         n, oh, ow = gy.shape[0], gy.shape[2], gy.shape[3]
-        gy_nhwc = gy.transpose(0, 2, 3, 1)
-        if not gy_nhwc.flags.c_contiguous:  # line gy up as rows (one copy, into a reused array)
-            gy_nhwc = _copy_into(temporary(self.workspace, "gy", gy_nhwc.shape, gy.dtype, get_array_module(gy)), gy_nhwc)
-        gy_rows = gy_nhwc.reshape(n * oh * ow, oc)
+        gy_whnc = gy.transpose(3, 2, 0, 1)  # rows in the order of self.cols
+        if not gy_whnc.flags.c_contiguous:  # line gy up as rows (one copy, into a reused array)
+            gy_whnc = _copy_into(temporary(self.workspace, "gy", gy_whnc.shape, gy.dtype, get_array_module(gy)), gy_whnc)
+        gy_rows = gy_whnc.reshape(n * oh * ow, oc)
         gW = gx = gb = None
         if W.requires_grad:
             gW = (gy_rows.T @ self.cols).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
             gW = get_array_module(gW).ascontiguousarray(gW)
         if x.requires_grad:
-            gx = self._input_gradient(gy, gy_rows, W.value, x.shape).transpose(0, 3, 1, 2)
+            gx = self._input_gradient(gy, gy_rows, W.value, x.shape)
         if len(self.inputs) == 2:
             return gx, gW
         if self.inputs[2].requires_grad:
@@ -159,7 +170,7 @@ class Conv2d(Function):
         return conv2d_backward_graph(self, gy, self.stride, self.padding)
 
     def _input_gradient(self, gy, gy_rows, W, x_shape):
-        """gx, channels-last. With stride 1 it is a convolution of gy with the flipped kernel:
+        """gx (N, C, H, W). With stride 1 it is a convolution of gy with the flipped kernel:
 
             gx = conv(pad(gy, K - 1 - padding), W rotated 180°, channels swapped)
 
@@ -174,10 +185,10 @@ class Conv2d(Function):
             flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * oc, c)  # rows (KH, KW, OC)
             ws = self.workspace
             cols, _, _ = _im2col_into(gy.transpose(0, 2, 3, 1), kh, kw, 1, kh - 1 - self.padding, ws, "gy cols", temporary)
-            return _matmul(xp, cols, flipped, temporary(ws, "im2col gx", (len(cols), c), gy.dtype, xp)).reshape(n, h, w, c)
+            return _rows_as_nchw(_matmul(xp, cols, flipped, temporary(ws, "im2col gx", (len(cols), c), gy.dtype, xp)), n, h, w)
         oh, ow = gy.shape[2:]
-        gcols = (gy_rows @ self.w_rows).reshape(n, oh, ow, kh, kw, c)
-        return col2im(gcols, (n, h, w, c), self.stride, self.padding)
+        gcols = (gy_rows @ self.w_rows).reshape(ow, oh, n, kh, kw, c).transpose(2, 1, 0, 3, 4, 5)
+        return col2im(gcols, (n, h, w, c), self.stride, self.padding).transpose(0, 3, 1, 2)
 
 
 def linear(x, W, b=None):
