@@ -104,11 +104,12 @@ def _transforms(xp_name, dtype, h, w, kh, kw, padding):
 
 
 def _matmul(xp, a, b, out):
-    """a @ b written into ``out`` (which may be a strided view); CuPy gets a plain product and a copy."""
-    if xp is np:
-        return np.matmul(a, b, out=out)
-    out[...] = xp.matmul(a, b)
-    return out
+    """a @ b written into ``out``, which may be a strided view.
+
+    Both array modules take ``out=``: NumPy's BLAS writes strided rows in place;
+    CuPy writes a C-contiguous ``out`` directly and any other through one copy.
+    """
+    return xp.matmul(a, b, out=out)
 
 
 def _whcn(xp, x, workspace, name):
