@@ -10,6 +10,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import node
 import node.functions as F
@@ -50,6 +52,18 @@ def test_each_algorithm_matches_loops_and_finite_differences(xp, rng, algorithm,
     y32 = F.conv2d(x.astype("float32"), W.astype("float32"), b.astype("float32"), 1, padding, algorithm=algorithm).value
     assert y32.dtype == np.float32
     np.testing.assert_allclose(node.asnumpy(y32), expected, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 6), kw=st.integers(1, 6), padding=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_spectral_matches_loops_for_any_size_kernel_and_padding(h, w, kh, kw, padding, seed):
+    """The short DFT length (n + p, see spectral.transform_size) is exact for every shape, not just the nets' shapes."""
+    assume(h + 2 * padding >= kh and w + 2 * padding >= kw)
+    rng = np.random.default_rng(seed)
+    x, W = rng.standard_normal((2, 3, h, w)), rng.standard_normal((2, 3, kh, kw))
+    b = np.zeros(2)
+    y = F.conv2d(x, W, None, 1, padding, algorithm="spectral").value
+    np.testing.assert_allclose(y, conv_reference(x, W, b, 1, padding), rtol=1e-10, atol=1e-10)
 
 
 def test_spectral_gradients_with_only_some_inputs_requiring_them(xp, rng):
