@@ -220,10 +220,11 @@ def tune_host_allocator():
     page-faulted and zeroed again; conv nets spend more time on that than on
     arithmetic. This raises the threshold to its maximum (32 MiB on 64-bit) and
     stops trimming freed memory, so those arrays are recycled: the process keeps
-    its peak memory, and steps get up to twice as fast.
+    its peak memory. Before the layers reused their arrays (``Workspace``) this
+    made conv steps up to twice as fast; now it adds little (docs/performance.md).
 
-    It changes the whole process, so it is never done on import: call it once,
-    before training. Returns False (and changes nothing) where libc's
+    It changes the whole process, so it is never done on import, nor by node's
+    defaults: call it once, before training (the examples' ``--tune-allocator``). Returns False (and changes nothing) where libc's
     ``mallopt`` is not available, e.g. on macOS or Windows.
     """
     import ctypes
