@@ -224,8 +224,9 @@ def tune_host_allocator():
     made conv steps up to twice as fast; now it adds little (docs/performance.md).
 
     It changes the whole process, so it is never done on import, nor by node's
-    defaults: call it once, before training (the examples' ``--tune-allocator``). Returns False (and changes nothing) where libc's
-    ``mallopt`` is not available, e.g. on macOS or Windows.
+    defaults: call it once, before training (the examples' ``--tune-allocator``).
+    Returns False (and changes nothing) where libc's ``mallopt`` is not
+    available, e.g. on macOS or Windows.
     """
     import ctypes
     import ctypes.util
