@@ -115,18 +115,6 @@ def torch_runner(torch, model_name, device, steps, seed=0):
     return run
 
 
-def current_rss_mib():
-    """Resident memory of this process now, in MiB (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def memory_probe(framework, model_name, steps, tune):
     """Run in a fresh process: a few training steps of one framework; print its peak memory as JSON.
 
@@ -146,7 +134,7 @@ def memory_probe(framework, model_name, steps, tune):
     else:
         torch = harness.torch_or_none(2)
         run = torch_runner(torch, model_name, "cpu", 1)
-    before = current_rss_mib()
+    before = harness.current_rss_mib()
     if framework == "node":
         tracemalloc.start()
     for _ in range(steps):

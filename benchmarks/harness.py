@@ -66,20 +66,31 @@ def median(values):
     return statistics.median(values)
 
 
+def _proc_status_mib(field):
+    """A memory field of /proc/self/status ("VmRSS", "VmHWM") in MiB, or None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def current_rss_mib():
+    """Resident memory of this process now, in MiB (Linux; 0 elsewhere)."""
+    return _proc_status_mib("VmRSS") or 0.0
+
+
 def peak_rss_mib():
     """Peak resident memory of this process so far, in MiB.
 
     Linux's VmHWM belongs to this process image; ru_maxrss would also carry the
     parent's peak across fork+exec. ru_maxrss is the fallback elsewhere.
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _proc_status_mib("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_rss_of(script, *args):
