@@ -34,6 +34,13 @@ class Settings(threading.local):
             the GPU in every loss call. Off by default: reading them back makes
             each training step wait for the device. Labels on the host are
             always checked (for free), before they are uploaded.
+        kernels: "auto" lets a registered fast kernel (``node.kernels``) run an
+            op's forward where one applies; "reference" runs only the readable
+            reference code in ``node.functions``. Both give the same values.
+        plain_backward: True while ``backward()`` walks a graph without
+            ``create_graph``: backward code then computes on arrays, and a
+            Function applied to arrays alone returns an array (nothing is
+            recorded). Set by the engine, not by users.
     """
 
     def __init__(self):
@@ -43,6 +50,8 @@ class Settings(threading.local):
         self.detect_anomaly = False
         self.backend = "numpy"
         self.default_generator = None
+        self.kernels = "auto"
+        self.plain_backward = False
 
 
 Config = Settings()

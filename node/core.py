@@ -22,6 +22,7 @@ import numpy as np
 
 from . import backend
 from .config import Config, using_config
+from .dispatch import choose_kernel
 
 
 class GraphError(RuntimeError):
@@ -73,11 +74,15 @@ class Node:
                 f"only floating-point and complex Nodes can require gradients, got dtype {value.dtype}"
                 f"{f' for {name!r}' if name else ''}: pass requires_grad=False, or convert it with .astype(float)"
             )
+        self._set_fields(value, differentiable if requires_grad is None else bool(requires_grad), name)
+
+    def _set_fields(self, value, requires_grad, name=None):
+        """Give every field listed in ``__slots__`` its starting value (the one place that does)."""
         self.value = value
         self.grad = None
         self.creator = None
         self.generation = 0
-        self.requires_grad = differentiable if requires_grad is None else bool(requires_grad)
+        self.requires_grad = requires_grad
         self.name = name
         self.version = 0
         self._hooks = None
@@ -315,12 +320,13 @@ class Node:
 
 
 class Function:
-    """An operation with a forward and a backward, both on raw arrays.
+    """An operation: ``forward`` on arrays, and one ``backward``, its derivative.
 
     Subclass it and write ``forward(*arrays)`` returning an array (or a tuple of
     arrays) and ``backward(*grad_outputs)`` returning one gradient per input
-    (None where an input needs none). Anything ``backward`` needs, ``forward``
-    saves on ``self``. Call an instance on Nodes, arrays or numbers::
+    (None where an input needs none). Call an instance on Nodes, arrays or
+    numbers. The simplest backward works on arrays, with whatever ``forward``
+    saved on ``self``::
 
         class Square(node.Function):
             def forward(self, x):
@@ -331,17 +337,43 @@ class Function:
 
         y = Square()(x)
 
+    That gives first derivatives; asked for a second one (``create_graph=True``)
+    it raises a GraphError naming the Function. Every built-in op instead writes
+    its backward so that it can be differentiated again, and says so with
+    ``differentiable_backward = True``::
+
+        class Square(node.Function):
+            differentiable_backward = True
+            def forward(self, x):
+                return x * x
+            def backward(self, gy):
+                (x,) = self.saved_inputs()
+                return 2 * x * gy
+
+    ``saved_inputs()`` (and ``saved_outputs()``) give arrays during a plain
+    ``backward()``, so the gradient is computed at NumPy speed, and Nodes under
+    ``create_graph=True``, so the same code is recorded as a graph. Such a
+    backward may use arithmetic, ``@``, ``.sum``, ``.reshape``, ``.transpose``,
+    indexing with constants, and Functions called on its arguments
+    (``Exp()(x)``): on arrays alone a Function just computes its forward.
+
     ``self.inputs`` holds the input Nodes while the graph is alive, and
     ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, so
-    backward can skip work nobody asked for.
+    backward can skip work nobody asked for. ``self.kernel`` names the fast
+    kernel (``node.kernels``) that ran the forward, if one did.
     """
 
+    differentiable_backward = False
     # Class-level defaults: a freed function (its __dict__ cleared) reads these.
     inputs = None
     outputs = None
     generation = 0
+    kernel = None
 
     def __call__(self, *inputs):
+        config = Config
+        if config.plain_backward and not any(isinstance(x, Node) for x in inputs):
+            return self.compute(inputs)  # inside a plain backward, on arrays: compute, record nothing
         # This runs for every op, so it is written as plain loops (it is the hot path).
         nodes, values, versions = [], [], []
         record = False
@@ -356,13 +388,7 @@ class Function:
             nodes.append(x)
             values.append(x.value)
             versions.append(x.version)
-        try:
-            ys = self.forward(*values)
-        except (TypeError, ValueError):
-            # CuPy refuses NumPy operands with a TypeError that names neither device: say which.
-            backend.check_same_device(type(self).__name__, **{f"input {i}": v for i, v in enumerate(values)})
-            raise
-        config = Config
+        ys = self.compute(values)
         record = record and config.enable_backprop
         if config.detect_anomaly:
             self.created_at = _user_frame()
@@ -370,24 +396,52 @@ class Function:
         single = type(ys) is not tuple
         outputs = [_output_node(ys, record)] if single else [_output_node(y, record) for y in ys]
         if record:
-            self.generation = generation
-            for y in outputs:
-                y.creator = self
-                y.generation = generation + 1
-            self.inputs = nodes
-            # What backward will read, as it is now: an input changed in place
-            # since (its array replaced, or its version bumped) must not be used.
-            self.input_values, self.input_versions = values, versions
-            # Outputs are held weakly: the graph hangs off the Nodes the user keeps,
-            # so dropping the loss frees the whole graph by reference counting.
-            self.outputs = [weakref.ref(y) for y in outputs]
-            if not single:
-                self.output_meta = [(y.shape, y.dtype) for y in ys]
+            self._record(nodes, values, versions, outputs, generation)
         return outputs[0] if single else outputs
+
+    def compute(self, values):
+        """``forward(*values)``, or a registered fast kernel's equivalent (see ``node.dispatch``)."""
+        try:
+            kernel = choose_kernel(self, values)
+            if kernel is None:
+                return self.forward(*values)
+            self.kernel = kernel.name
+            return kernel.forward(self, *values)
+        except (TypeError, ValueError):
+            # CuPy refuses NumPy operands with a TypeError that names neither device: say which.
+            backend.check_same_device(type(self).__name__, **{f"input {i}": v for i, v in enumerate(values)})
+            raise
+
+    def _record(self, nodes, values, versions, outputs, generation):
+        """Link the outputs to this function and remember what ``backward`` will read."""
+        self.generation = generation
+        for y in outputs:
+            y.creator = self
+            y.generation = generation + 1
+        self.inputs = nodes
+        # The inputs as they are now: an input changed in place since (its array
+        # replaced, or its version bumped) must not be used by backward.
+        self.input_values, self.input_versions = values, versions
+        # Outputs are held weakly: the graph hangs off the Nodes the user keeps,
+        # so dropping the loss frees the whole graph by reference counting.
+        self.outputs = [weakref.ref(y) for y in outputs]
+        if len(outputs) > 1:
+            self.output_meta = [(y.shape, y.dtype) for y in outputs]
 
     @property
     def needs_input_grad(self):
         return tuple(x.requires_grad for x in self.inputs)
+
+    def saved_inputs(self):
+        """The inputs: arrays in a plain backward, Nodes (so the backward is recorded) under create_graph."""
+        return self.input_values if Config.plain_backward else self.inputs
+
+    def saved_outputs(self):
+        """The outputs, as ``saved_inputs`` gives the inputs. Alive while backward runs through this Function."""
+        ys = [ref() for ref in self.outputs]
+        if any(y is None for y in ys):
+            raise GraphError(f"{type(self).__name__}: an output was freed before its backward ran")
+        return [y.value for y in ys] if Config.plain_backward else ys
 
     def forward(self, *xs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
@@ -395,30 +449,10 @@ class Function:
     def backward(self, *gys):
         raise NotImplementedError(f"{type(self).__name__}.backward is not written")
 
-    def backward_graph(self, *gys):
-        """The backward written with node operations, so that it is recorded as a graph.
+    def saved_output(self, index=0):  # TRANSITION: for ops not yet converted to one backward
+        return self.outputs[index]()
 
-        ``backward(create_graph=True)`` and ``node.grad(..., create_graph=True)``
-        call this instead of ``backward``: ``gys`` are Nodes, and the gradients it
-        returns are Nodes whose graph reaches back to ``self.inputs`` (and to the
-        ``gys``), so they can be differentiated again. Write it with the input
-        Nodes (``self.inputs``), never their raw ``.value``: a raw array is a
-        constant, and the second derivative through it would be lost.
-
-        By default, a Function without one still takes part: its array
-        ``backward`` runs, and the gradients it returns refuse to be
-        differentiated again with a GraphError that names this Function
-        (first derivatives are right, and nothing silently wrong is computed).
-        """
-        return _once_differentiable(self, gys)
-
-    def backward_through(self, composite, *gys):
-        """A ``backward_graph`` for free: differentiate ``composite``, this op rewritten with node operations.
-
-        ``composite(*self.inputs)`` must compute the same value as ``forward``
-        with differentiable node ops (slower, but every one of them can be
-        differentiated again); its gradient, recorded, is this op's backward graph.
-        """
+    def backward_through(self, composite, *gys):  # TRANSITION: for ops not yet converted to one backward
         ys = composite(*self.inputs)
         ys = tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
         wanted = [i for i, x in enumerate(self.inputs) if x.requires_grad]
@@ -427,13 +461,6 @@ class Function:
         for i, g in zip(wanted, found):
             gxs[i] = g
         return tuple(gxs)
-
-    def saved_output(self, index=0):
-        """Output ``index`` as a Node, for ``backward_graph`` (alive while backward runs through this Function)."""
-        y = self.outputs[index]()
-        if y is None:
-            raise GraphError(f"{type(self).__name__}: output {index} was freed before its backward ran")
-        return y
 
     def release(self):
         """Drop inputs and everything forward saved, freeing the graph's memory."""
@@ -450,14 +477,7 @@ def _output_node(value, requires_grad):
 def _wrap(value, requires_grad):
     """A Node holding ``value`` exactly as given."""
     y = Node.__new__(Node)
-    y.value = value
-    y.grad = None
-    y.creator = None
-    y.generation = 0
-    y.requires_grad = requires_grad
-    y.name = None
-    y.version = 0
-    y._hooks = None
+    y._set_fields(value, requires_grad)
     return y
 
 
@@ -581,107 +601,136 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
     creator's inputs, so a function always has a smaller generation than every
     function that used its outputs. Popping functions from a max-heap on
     generation therefore runs each one only after all gradients of its outputs
-    have been summed (in ``grads``). Each function is pushed once (``seen``).
+    have been summed. Each function is pushed once.
 
-    With ``create_graph`` the gradients are Nodes and each function runs its
-    ``backward_graph``, recorded; otherwise they are arrays and ``backward``
-    runs. With ``targets`` (a dict of Nodes, for ``node.grad``) the gradients
-    of those Nodes are stored in it, no ``.grad`` changes, and functions that
-    lead to no target are skipped.
+    Without ``create_graph`` the walk runs with ``Config.plain_backward`` on:
+    gradients are arrays and each ``backward`` computes on arrays. With it,
+    gradients are Nodes and the backward code is recorded (even inside
+    ``no_grad``). With ``targets`` (a dict of Nodes, for ``node.grad``) the
+    gradients of those Nodes are stored in it, no ``.grad`` changes, and
+    functions that lead to no target are skipped.
     """
-    if create_graph and not Config.enable_backprop:
-        with using_config("enable_backprop", True):  # record even inside no_grad
-            return _run_backward(roots, root_grads, retain_graph, create_graph, retain_grad, targets)
-    grads = {}  # the gradient so far of each Node a function made
-    leaf_grads = {}  # this pass's gradient of each leaf, added into .grad (or targets) at the end
-    heap, seen, visited = [], set(), []
-    tiebreak = itertools.count()  # keeps heap entries comparable when generations tie
+    walk = _BackwardWalk(create_graph, retain_grad, targets)
     for root, g in zip(roots, root_grads):
-        table = grads if root.creator is not None else leaf_grads
-        previous = table.get(root)
-        table[root] = g if previous is None else previous + g
-        f = root.creator
-        if f is not None and f not in seen:
-            if f.inputs is None:
-                raise GraphError(_FREED_MESSAGE)
-            seen.add(f)
-            heapq.heappush(heap, (-f.generation, next(tiebreak), f))
-    wanted = None if targets is None else _functions_leading_to(targets, [entry[2] for entry in heap])
-    anomaly = Config.detect_anomaly
-    # The loop runs once per function of the graph: it is written for speed.
-    while heap:
-        f = heapq.heappop(heap)[2]
-        inputs = f.inputs
-        if inputs is None:
-            raise GraphError(_FREED_MESSAGE)
-        for x, value, version in zip(inputs, f.input_values, f.input_versions):
-            if x.version != version or x.value is not value:
-                raise GraphError(_modified_message(f, inputs.index(x), x, value, version))
-        visited.append(f)
-        refs = f.outputs
-        if len(refs) == 1:
-            y = refs[0]()
-            gys = (_complete_gradient(y, grads.pop(y), retain_grad, targets),)
-        else:
-            gys = []
-            for i, ref in enumerate(refs):
-                y = ref()
-                gy = None if y is None else grads.pop(y, None)
-                if gy is None:
-                    gy = _zeros_like_output(f, i, create_graph)
-                else:
-                    gy = _complete_gradient(y, gy, retain_grad, targets)
-                gys.append(gy)
-        if wanted is not None and f not in wanted:
-            continue
-        gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
-        if type(gxs) is not tuple:
-            gxs = tuple(gxs) if type(gxs) is list else (gxs,)
-        if len(gxs) != len(inputs):
-            raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
-        if anomaly:
-            _check_finite(f, [getattr(g, "value", g) for g in gxs], "backward", [getattr(g, "value", g) for g in gys])
-        for x, gx in zip(inputs, gxs):
-            if gx is None or not x.requires_grad:
-                continue
-            value = x.value
-            if create_graph and not isinstance(gx, Node):
-                gx = _wrap(gx, False)  # an array from backward_graph is a constant
-            if gx.shape != value.shape:
-                raise GraphError(
-                    f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
-                    f"for an input of shape {value.shape}"
-                )
-            if gx.dtype != value.dtype:
-                gx = F.astype(gx, value.dtype) if create_graph else gx.astype(value.dtype)
-            creator = x.creator
-            table = grads if creator is not None else leaf_grads
-            previous = table.get(x)
-            table[x] = gx if previous is None else previous + gx
-            if creator is not None and creator not in seen:
-                seen.add(creator)
-                heapq.heappush(heap, (-creator.generation, next(tiebreak), creator))
-    if targets is None:
-        _add_leaf_grads(leaf_grads)
-    else:
-        owners = set()
-        for x, gx in leaf_grads.items():
-            if x in targets:
-                targets[x] = _own(_run_hooks(x, gx) if x._hooks else gx, owners)
+        walk.receive(root, g)
+    walk.limit_to_targets()
+    with using_config("plain_backward", not create_graph), using_config("enable_backprop", create_graph or Config.enable_backprop):
+        while walk.heap:
+            f = walk.next_function()
+            gys = walk.output_gradients(f)
+            if walk.wanted is None or f in walk.wanted:
+                walk.send(f, _call_backward(f, gys, create_graph))
+        walk.store_leaf_gradients()
     if not retain_graph:
-        for f in visited:
+        for f in walk.visited:
             f.release()
 
 
-def _complete_gradient(y, gy, retain_grad, targets):
-    """``y``'s gradient, now that every use of ``y`` has added to it: run its hooks, keep it if asked."""
-    if y._hooks:
-        gy = _run_hooks(y, gy)
-    if retain_grad:
-        y.grad = gy
-    if targets is not None and y in targets:
-        targets[y] = gy
-    return gy
+class _BackwardWalk:
+    """The state of one backward walk: gradients summed so far, and the functions still to visit."""
+
+    def __init__(self, create_graph, retain_grad, targets):
+        self.create_graph, self.retain_grad, self.targets = create_graph, retain_grad, targets
+        self.grads = {}  # the gradient so far of each Node a function made
+        self.leaf_grads = {}  # this walk's gradient of each leaf, added into .grad (or targets) at the end
+        self.heap, self.seen, self.visited = [], set(), []
+        self.tiebreak = itertools.count()  # keeps heap entries comparable when generations tie
+        self.wanted = None  # with targets: the functions through which some target is reached
+
+    def receive(self, x, gx):
+        """Add ``gx`` to ``x``'s gradient, and schedule ``x``'s creator if it is new."""
+        f = x.creator
+        table = self.grads if f is not None else self.leaf_grads
+        previous = table.get(x)
+        table[x] = gx if previous is None else previous + gx
+        if f is not None and f not in self.seen:
+            if f.inputs is None:
+                raise GraphError(_FREED_MESSAGE)
+            self.seen.add(f)
+            heapq.heappush(self.heap, (-f.generation, next(self.tiebreak), f))
+
+    def limit_to_targets(self):
+        if self.targets is not None:
+            self.wanted = _functions_leading_to(self.targets, [entry[2] for entry in self.heap])
+
+    def next_function(self):
+        """The function with the highest generation, checked to still hold its inputs as they were."""
+        f = heapq.heappop(self.heap)[2]
+        if f.inputs is None:
+            raise GraphError(_FREED_MESSAGE)
+        for i, (x, value, version) in enumerate(zip(f.inputs, f.input_values, f.input_versions)):
+            if x.version != version or x.value is not value:
+                raise GraphError(_modified_message(f, i, x, value, version))
+        self.visited.append(f)
+        return f
+
+    def output_gradients(self, f):
+        """The complete gradient of each of ``f``'s outputs (zeros for an output nothing used)."""
+        gys = []
+        for i, ref in enumerate(f.outputs):
+            y = ref()
+            gy = None if y is None else self.grads.pop(y, None)
+            if gy is None:
+                gys.append(_zeros_like_output(f, i, self.create_graph))
+            else:
+                gys.append(self.complete(y, gy))
+        return gys
+
+    def complete(self, y, gy):
+        """``y``'s gradient, now that every use of ``y`` has added to it: run its hooks, keep it if asked."""
+        if y._hooks:
+            gy = _run_hooks(y, gy)
+        if self.retain_grad:
+            y.grad = gy
+        if self.targets is not None and y in self.targets:
+            self.targets[y] = gy
+        return gy
+
+    def send(self, f, gxs):
+        """Pass ``f``'s input gradients on to its inputs."""
+        for x, gx in zip(f.inputs, gxs):
+            if gx is not None and x.requires_grad:
+                self.receive(x, _checked_gradient(f, x, gx, self.create_graph))
+
+    def store_leaf_gradients(self):
+        if self.targets is None:
+            _add_leaf_grads(self.leaf_grads)
+            return
+        owners = set()
+        for x, gx in self.leaf_grads.items():
+            if x in self.targets:
+                self.targets[x] = _own(_run_hooks(x, gx) if x._hooks else gx, owners)
+
+
+def _call_backward(f, gys, create_graph):
+    """Run ``f``'s backward: on arrays, or recorded on Nodes; always one gradient per input."""
+    if not create_graph or f.differentiable_backward:
+        gxs = f.backward(*gys)
+    elif hasattr(f, "backward_graph"):  # TRANSITION: ops not yet converted to one backward
+        gxs = f.backward_graph(*gys)
+    else:
+        gxs = _once_differentiable(f, gys)
+    if type(gxs) is not tuple:
+        gxs = tuple(gxs) if type(gxs) is list else (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise GraphError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
+    if Config.detect_anomaly:
+        _check_finite(f, [getattr(g, "value", g) for g in gxs], "backward", [getattr(g, "value", g) for g in gys])
+    return gxs
+
+
+def _checked_gradient(f, x, gx, create_graph):
+    """``gx`` as the gradient of input ``x``: a Node under create_graph, of ``x``'s shape and dtype."""
+    if create_graph and not isinstance(gx, Node):
+        gx = _wrap(gx, False)  # an array among Node gradients is a constant
+    value = x.value
+    if gx.shape != value.shape:
+        raise GraphError(
+            f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} for an input of shape {value.shape}"
+        )
+    if gx.dtype != value.dtype:
+        gx = F.astype(gx, value.dtype) if create_graph else gx.astype(value.dtype)
+    return gx
 
 
 def _functions_leading_to(targets, start):
@@ -736,7 +785,8 @@ def _own(gx, owners):
 
 def _once_differentiable(f, gys):
     """``f``'s array backward, its results wrapped so that differentiating them again raises, naming ``f``."""
-    gxs = f.backward(*[g.value for g in gys])
+    with using_config("plain_backward", True):
+        gxs = f.backward(*[g.value for g in gys])
     gxs = gxs if type(gxs) in (tuple, list) else (gxs,)
     present = [g for g in gxs if g is not None]
     if not present:
@@ -746,7 +796,7 @@ def _once_differentiable(f, gys):
 
 
 class _NotDifferentiableTwice(Function):
-    """Holds the gradients of a Function that has no ``backward_graph``; refuses to be differentiated."""
+    """Holds the gradients of a Function whose backward works on arrays; refuses to be differentiated."""
 
     def __init__(self, source, gradients):
         self.source, self.gradients = source, gradients
@@ -756,8 +806,8 @@ class _NotDifferentiableTwice(Function):
 
     def backward(self, *ggs):
         raise GraphError(
-            f"{self.source} cannot be differentiated twice: its backward works on arrays, and it has no "
-            f"backward_graph. Write {self.source}.backward_graph with node operations on Nodes (see "
+            f"{self.source} cannot be differentiated twice: its backward works on arrays. Write its backward "
+            "with node operations on saved_inputs() and set differentiable_backward = True (see "
             "docs/higher_order.md, 'Your own Function'), or keep it out of the part you differentiate again."
         )
 

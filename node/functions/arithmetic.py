@@ -4,11 +4,12 @@ When an input was broadcast in the forward pass, its gradient has the output's
 shape and must be summed back to the input's shape (``sum_to``): an input that
 was copied along an axis receives the sum of the gradients of all its copies.
 
-Each Function has two backwards: ``backward`` on arrays (the fast path every
-training step takes) and ``backward_graph`` on Nodes, written with these same
-operations so that the gradient is recorded and can be differentiated again
-(``create_graph=True``). ``sum_to`` works on both: it only uses ``.sum`` and
-``.reshape``, which arrays and Nodes share.
+Each Function states its derivative once, in ``backward``. It reads its
+inputs through ``saved_inputs()``: arrays in a plain ``backward()`` (the fast
+path every training step takes), Nodes under ``create_graph=True``, where the
+same lines are recorded as a graph that can be differentiated again.
+``sum_to`` works on both: it only uses ``.sum`` and ``.reshape``, which arrays
+and Nodes share.
 """
 from ..backend import broadcast_shapes, get_array_module
 from ..core import Function, as_node
@@ -49,6 +50,8 @@ def _check_broadcast(op, a, b):
 
 
 class Add(Function):
+    differentiable_backward = True
+
     def forward(self, a, b):
         return a + b
 
@@ -56,10 +59,10 @@ class Add(Function):
         a, b = self.inputs
         return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
-    backward_graph = backward  # linear in gy, and the same code runs on Nodes
-
 
 class Sub(Function):
+    differentiable_backward = True
+
     def forward(self, a, b):
         return a - b
 
@@ -67,52 +70,47 @@ class Sub(Function):
         a, b = self.inputs
         return sum_to(gy, a.shape), sum_to(-gy, b.shape) if b.requires_grad else None
 
-    backward_graph = backward
-
 
 class Mul(Function):
+    differentiable_backward = True
+
     def forward(self, a, b):
         return a * b
 
     def backward(self, gy):
-        a, b = self.inputs
-        ga = sum_to(gy * b.value, a.shape) if a.requires_grad else None
-        gb = sum_to(gy * a.value, b.shape) if b.requires_grad else None
+        a, b = self.saved_inputs()
+        ga = sum_to(gy * b, a.shape) if self.inputs[0].requires_grad else None
+        gb = sum_to(gy * a, b.shape) if self.inputs[1].requires_grad else None
         return ga, gb
-
-    def backward_graph(self, gy):
-        a, b = self.inputs
-        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
 class Div(Function):
+    differentiable_backward = True
+
     def forward(self, a, b):
         return a / b
 
     def backward(self, gy):
-        a, b = self.inputs
-        ga = gy / b.value
-        gb = sum_to(-ga * a.value / b.value, b.shape) if b.requires_grad else None
-        return sum_to(ga, a.shape), gb
-
-    def backward_graph(self, gy):
-        a, b = self.inputs
+        a, b = self.saved_inputs()
         ga = gy / b
-        return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
+        gb = sum_to(-ga * a / b, b.shape) if self.inputs[1].requires_grad else None
+        return sum_to(ga, a.shape), gb
 
 
 class Neg(Function):
+    differentiable_backward = True
+
     def forward(self, a):
         return -a
 
     def backward(self, gy):
         return -gy
 
-    backward_graph = backward
-
 
 class PowConst(Function):
     """x ** c for a constant exponent c: d/dx = c · x^(c-1)."""
+
+    differentiable_backward = True
 
     def __init__(self, c):
         self.c = c
@@ -121,32 +119,27 @@ class PowConst(Function):
         return x**self.c
 
     def backward(self, gy):
-        x = self.inputs[0].value
+        if self.c == 1:
+            return gy
+        (x,) = self.saved_inputs()
         return self.c * x ** (self.c - 1) * gy
-
-    def backward_graph(self, gy):
-        x = self.inputs[0]
-        return self.c * x ** (self.c - 1) * gy if self.c != 1 else gy
 
 
 class Pow(Function):
     """a ** b for two Nodes: d/da = b · a^(b-1), d/db = a^b · log(a)."""
 
+    differentiable_backward = True
+
     def forward(self, a, b):
-        self.y = a**b
-        return self.y
+        return a**b
 
     def backward(self, gy):
-        a, b = self.inputs
-        xp = get_array_module(gy)
-        ga = sum_to(gy * b.value * a.value ** (b.value - 1), a.shape) if a.requires_grad else None
-        gb = sum_to(gy * self.y * xp.log(a.value), b.shape) if b.requires_grad else None
-        return ga, gb
+        from .math import Log  # math builds on this module
 
-    def backward_graph(self, gy):
-        a, b = self.inputs
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if a.requires_grad else None
-        gb = sum_to(gy * self.saved_output() * a.log(), b.shape) if b.requires_grad else None
+        a, b = self.saved_inputs()
+        (y,) = self.saved_outputs()
+        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.inputs[0].requires_grad else None
+        gb = sum_to(gy * y * Log()(a), b.shape) if self.inputs[1].requires_grad else None
         return ga, gb
 
 
@@ -156,25 +149,20 @@ class MatMul(Function):
     For 2-D a (n, k) and b (k, m): ga = gy @ bᵀ and gb = aᵀ @ gy.
     """
 
+    differentiable_backward = True
+
     def forward(self, a, b):
         return a @ b
 
     def backward(self, gy):
-        a, b = self.inputs
-        return self.gradients(gy, a.value, b.value)
-
-    def backward_graph(self, gy):
-        return self.gradients(gy, *self.inputs)
-
-    def gradients(self, gy, av, bv):
-        """ga = gy @ bᵀ and gb = aᵀ @ gy, for arrays or (in backward_graph) Nodes."""
-        a, b = self.inputs
+        a, b = self.saved_inputs()
+        a_node, b_node = self.inputs
         if a.ndim == 1 or b.ndim == 1:  # promote vectors to matrices, as matmul does
-            av = av if a.ndim > 1 else av.reshape(1, -1)
-            bv = bv if b.ndim > 1 else bv.reshape(-1, 1)
-            gy = gy.reshape(broadcast_shapes(av.shape[:-2], bv.shape[:-2]) + (av.shape[-2], bv.shape[-1]))
-        ga = sum_to(gy @ swap_last_axes(bv), av.shape).reshape(a.shape) if a.requires_grad else None
-        gb = sum_to(swap_last_axes(av) @ gy, bv.shape).reshape(b.shape) if b.requires_grad else None
+            a = a if a.ndim > 1 else a.reshape(1, -1)
+            b = b if b.ndim > 1 else b.reshape(-1, 1)
+            gy = gy.reshape(broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1]))
+        ga = sum_to(gy @ swap_last_axes(b), a.shape).reshape(a_node.shape) if a_node.requires_grad else None
+        gb = sum_to(swap_last_axes(a) @ gy, b.shape).reshape(b_node.shape) if b_node.requires_grad else None
         return ga, gb
 
 
@@ -185,6 +173,8 @@ class ScaleGrad(Function):
     centers trained by their own optimizer), without changing the forward value.
     """
 
+    differentiable_backward = True
+
     def __init__(self, factor):
         self.factor = factor
 
@@ -194,10 +184,10 @@ class ScaleGrad(Function):
     def backward(self, gy):
         return gy * self.factor
 
-    backward_graph = backward
-
 
 class BroadcastTo(Function):
+    differentiable_backward = True
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -207,10 +197,10 @@ class BroadcastTo(Function):
     def backward(self, gy):
         return sum_to(gy, self.inputs[0].shape)
 
-    backward_graph = backward
-
 
 class SumTo(Function):
+    differentiable_backward = True
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -218,9 +208,6 @@ class SumTo(Function):
         return sum_to(x, self.shape)
 
     def backward(self, gy):
-        return get_array_module(gy).broadcast_to(gy, self.inputs[0].shape)
-
-    def backward_graph(self, gy):
         return BroadcastTo(self.inputs[0].shape)(gy)
 
 
