@@ -12,7 +12,7 @@ backward and an SGD-with-momentum update):
 Both frameworks run alternately in this process; each sample is --steps steps.
 
     python benchmarks/conv_step.py                  # node's defaults
-    python benchmarks/conv_step.py --tune           # with node.backend.tune_host_allocator() (opt-in)
+    python benchmarks/conv_step.py --tune           # with node.kernels.tune_host_allocator() (opt-in)
     python benchmarks/conv_step.py --device gpu
 
 BLAS threads: on a machine where other processes keep the cores busy, OpenBLAS's
@@ -151,7 +151,7 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed samples per framework")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--tune", action="store_true", help="opt in to node.backend.tune_host_allocator() (changes glibc's allocator for the whole process)")
+    p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--models", nargs="+", default=["LeNets++", "seed 001 CNN"])
     p.add_argument("--probe", choices=["node", "torch"], help=argparse.SUPPRESS)

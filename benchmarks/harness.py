@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "examples"))  # the examples' model definitions ar
 
 
 def tune_allocator():
-    """Recycle freed host memory for every implementation in this process (see node.backend.tune_host_allocator)."""
+    """Recycle freed host memory for every implementation in this process (see node.kernels.tune_host_allocator)."""
     import node
 
-    return node.backend.tune_host_allocator()
+    return node.kernels.tune_host_allocator()
 
 
 TUNED = None  # set by tune_allocator() callers, reported by machine()

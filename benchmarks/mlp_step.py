@@ -245,7 +245,7 @@ def main():
     p.add_argument("--limit", type=int, default=None, help="images per epoch (default: all 60,000)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    p.add_argument("--tune", action="store_true", help="opt in to node.backend.tune_host_allocator() (changes glibc's allocator for the whole process)")
+    p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--probe", choices=["node", "numpy", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()

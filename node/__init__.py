@@ -16,7 +16,7 @@ The package reads in dependency order:
     plot         feature scatter plots and training curves (matplotlib, lazily)
     dot          the graph as Graphviz DOT text
 """
-from . import functions, metrics, plot
+from . import functions, kernels, metrics, plot
 from .backend import (
     BackendError,
     DeviceError,
@@ -67,7 +67,7 @@ __all__ = [
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
-    "cupy_available", "detect_anomaly", "functions", "get_array_module", "get_backend", "get_default_dtype",
+    "cupy_available", "detect_anomaly", "functions", "kernels", "get_array_module", "get_backend", "get_default_dtype",
     "grad", "gradcheck", "gradgradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
 ]

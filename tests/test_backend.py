@@ -62,9 +62,9 @@ def test_sum_per_channel_matches_numpy_for_every_memory_order(xp, rng):
         memory = xp.asarray(rng.random([shape[i] for i in memory_order]))
         x = memory.transpose([memory_order.index(i) for i in range(len(shape))])
         assert x.shape == shape
-        np.testing.assert_allclose(node.asnumpy(backend.sum_per_channel(x)), node.asnumpy(x.sum(axis=(0,) + tuple(range(2, x.ndim)))))
+        np.testing.assert_allclose(node.asnumpy(node.kernels.memory.sum_per_channel(x)), node.asnumpy(x.sum(axis=(0,) + tuple(range(2, x.ndim)))))
     cropped = xp.asarray(rng.random((4, 3, 6, 6)))[:, :, 1:5, 1:5]  # not contiguous in any order
-    np.testing.assert_allclose(node.asnumpy(backend.sum_per_channel(cropped)), node.asnumpy(cropped.sum(axis=(0, 2, 3))))
+    np.testing.assert_allclose(node.asnumpy(node.kernels.memory.sum_per_channel(cropped)), node.asnumpy(cropped.sum(axis=(0, 2, 3))))
 
 
 def test_broadcast_shapes():
@@ -75,6 +75,6 @@ def test_broadcast_shapes():
 
 
 def test_allocator_tuning_is_explicit_and_harmless():
-    code = "import node, numpy as np; print(node.backend.tune_host_allocator()); print(float((np.ones(10**7) * 2).sum()))"
+    code = "import node, numpy as np; print(node.kernels.tune_host_allocator()); print(float((np.ones(10**7) * 2).sum()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] in ("True", "False") and out[1] == "20000000.0"

@@ -202,7 +202,7 @@ def test_workspaces_follow_changing_shapes_without_growing(rng):
 
     def held_bytes():
         spaces = [layer._workspace for layer in model.sublayers() if "_workspace" in vars(layer)]
-        return sum(ws.nbytes() for ws in spaces) + node.backend.thread_workspace().nbytes()
+        return sum(ws.nbytes() for ws in spaces) + node.kernels.memory.thread_workspace().nbytes()
 
     step(model, big, 0)
     step(model, small, 0)  # the smaller last batch of an epoch
@@ -222,7 +222,7 @@ def test_a_workspace_used_twice_in_one_graph(rng):
     """Weight sharing: the second call must not reuse arrays the first call's backward still needs."""
     x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((3, 3, 5, 5)) * 0.3
     gamma, beta, slopes = rng.standard_normal(3), rng.standard_normal(3), np.full(3, 0.2)
-    spaces = [node.backend.Workspace() for _ in range(4)]
+    spaces = [node.kernels.Workspace() for _ in range(4)]
 
     def block(a, w, g, b, s):
         h = F.conv2d(a, w, None, 1, 2, algorithm="spectral", workspace=spaces[0])
@@ -237,7 +237,7 @@ def test_a_workspace_used_twice_in_one_graph(rng):
 
 
 def test_workspace_reuses_only_unreferenced_arrays():
-    ws = node.backend.Workspace()
+    ws = node.kernels.Workspace()
     a = ws.empty("a", (3, 4), np.float32)
     b = ws.empty("a", (3, 4), np.float32)
     assert not np.shares_memory(a, b)  # a is still held

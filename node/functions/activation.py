@@ -1,7 +1,8 @@
 """Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax."""
 import numpy as np
 
-from ..backend import channel_matrix, empty_like_layout, fused, get_array_module, same_layout, sum_per_channel, temporary
+from ..backend import fused, get_array_module
+from ..kernels.memory import channel_matrix, empty_like_layout, same_layout, sum_per_channel, temporary
 from ..core import Function, as_node
 from .normalization import _fast_rows
 
@@ -54,7 +55,7 @@ class PReLU(Function):
     over every axis but the channel axis.
     """
 
-    workspace = None  # a node.backend.Workspace for the large arrays, set by the PReLU layer
+    workspace = None  # a node.kernels.Workspace for the large arrays, set by the PReLU layer
     scale = None
 
     def forward(self, x, a):
@@ -223,7 +224,7 @@ def leaky_relu(x, slope=0.01):
 def prelu(x, a, workspace=None):
     """Parametric ReLU: x if x > 0 else a·x, ``a`` per channel (axis 1).
 
-    ``workspace``: a ``node.backend.Workspace`` to take the large arrays from (the PReLU layer passes its own).
+    ``workspace``: a ``node.kernels.Workspace`` to take the large arrays from (the PReLU layer passes its own).
     """
     x, a = as_node(x), as_node(a, like=x)
     if x.ndim == 0:

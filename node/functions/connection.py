@@ -20,7 +20,8 @@ For stride 1 and larger kernels, ``conv2d`` takes a second path with the same
 results, the spectral convolution of ``spectral.py``, which does fewer
 multiplications; ``algorithm=`` chooses.
 """
-from ..backend import get_array_module, scratch, sliding_windows, temporary
+from ..backend import get_array_module, sliding_windows
+from ..kernels.memory import scratch, temporary
 from ..core import Function, as_node
 from .spectral import SpectralConv2d, _matmul, spectral_pays_off
 
@@ -131,7 +132,7 @@ class Conv2d(Function):
     def __init__(self, stride=1, padding=0):
         self.stride, self.padding = stride, padding
 
-    workspace = None  # a node.backend.Workspace for the large arrays, set by the Conv2d layer
+    workspace = None  # a node.kernels.Workspace for the large arrays, set by the Conv2d layer
 
     def forward(self, x, W, b=None):
         xp = get_array_module(x)
@@ -205,7 +206,7 @@ def conv2d(x, W, b=None, stride=1, padding=0, algorithm="auto", workspace=None):
     ``algorithm``: "im2col" (one large matrix product), "spectral" (DFT by
     matrix products, stride 1 only; see ``node.functions.spectral``) or "auto",
     which picks the faster for the shapes. Both give the same values and gradients.
-    ``workspace``: a ``node.backend.Workspace`` to take the large intermediate
+    ``workspace``: a ``node.kernels.Workspace`` to take the large intermediate
     arrays from, reused from call to call (the Conv2d layer passes its own).
     """
     x, W = as_node(x), as_node(W)

@@ -1,7 +1,8 @@
 """Batch normalization over the batch axis (and spatial axes), per channel (axis 1)."""
 import numpy as np
 
-from ..backend import channel_matrix, empty_like_layout, get_array_module, same_layout, sum_per_channel, temporary
+from ..backend import get_array_module
+from ..kernels.memory import channel_matrix, empty_like_layout, same_layout, sum_per_channel, temporary
 from ..core import Function, as_node
 
 
@@ -50,7 +51,7 @@ class BatchNorm(Function):
     def __init__(self, eps=1e-5, mean=None, var=None):
         self.eps, self.fixed_mean, self.fixed_var = eps, mean, var
 
-    workspace = None  # a node.backend.Workspace for the large arrays, set by the BatchNorm layers
+    workspace = None  # a node.kernels.Workspace for the large arrays, set by the BatchNorm layers
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
@@ -146,7 +147,7 @@ class BatchNorm(Function):
 def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, workspace=None):
     """Batch normalization of x (N, C, ...) per channel; with running statistics given, uses them instead.
 
-    ``workspace``: a ``node.backend.Workspace`` to take the large arrays from (layers pass their own).
+    ``workspace``: a ``node.kernels.Workspace`` to take the large arrays from (layers pass their own).
     """
     x = as_node(x)
     if x.ndim < 2:

@@ -7,7 +7,8 @@ array of windows is ever materialized.
 """
 import numpy as np
 
-from ..backend import empty_like_layout, get_array_module, temporary
+from ..backend import get_array_module
+from ..kernels.memory import empty_like_layout, temporary
 from ..core import Function, as_node
 
 
@@ -51,7 +52,7 @@ class MaxPool2d(_Pool2d):
     """Largest value of each window; the gradient goes to the position that held it
     (shared equally if several positions tie, as ``max`` does)."""
 
-    workspace = None  # a node.backend.Workspace for the large arrays, set by the MaxPool2d layer
+    workspace = None  # a node.kernels.Workspace for the large arrays, set by the MaxPool2d layer
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -182,7 +183,7 @@ def _check_pool(name, x, kernel_size, stride, padding):
 def max_pool2d(x, kernel_size, stride=None, padding=0, workspace=None):
     """Max over kernel_size×kernel_size windows (stride defaults to kernel_size).
 
-    ``workspace``: a ``node.backend.Workspace`` to take the large arrays from (the MaxPool2d layer passes its own).
+    ``workspace``: a ``node.kernels.Workspace`` to take the large arrays from (the MaxPool2d layer passes its own).
     """
     x, stride = _check_pool("max_pool2d", x, kernel_size, stride, padding)
     f = MaxPool2d(kernel_size, stride, padding)

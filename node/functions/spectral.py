@@ -36,14 +36,15 @@ returned as NCHW views of it)::
 
 The padding is folded into the DFT matrices, so nothing is padded in memory.
 The large intermediate arrays come from the calling layer's ``Workspace``
-(see ``node.backend.Workspace``) when it passes one, so that a training step
+(see ``node.kernels.Workspace``) when it passes one, so that a training step
 reuses the memory of the previous one.
 """
 import functools
 
 import numpy as np
 
-from ..backend import backend_module, get_array_module, scratch, sum_per_channel, temporary
+from ..backend import backend_module, get_array_module
+from ..kernels.memory import scratch, sum_per_channel, temporary
 from ..core import Function
 
 
@@ -125,7 +126,7 @@ def _whcn(xp, x, workspace, name):
 class SpectralConv2d(Function):
     """Stride-1 convolution of x (N, C, H, W) with W (OC, C, KH, KW) via DFT matrices; same result as Conv2d.
 
-    ``workspace`` (optional attribute, a ``node.backend.Workspace``): where the large
+    ``workspace`` (optional attribute, a ``node.kernels.Workspace``): where the large
     intermediate arrays come from; the ``Conv2d`` layer sets it.
     """
 

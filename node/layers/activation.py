@@ -1,5 +1,5 @@
 """Activations as layers, for Sequential. PReLU is the one with a parameter."""
-from ..backend import workspace_of
+from ..kernels.memory import workspace_of
 from ..functions import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
 from .init import constant
 from .layer import Layer, Parameter

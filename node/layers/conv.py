@@ -1,7 +1,7 @@
 """2-D convolution layer."""
 import math
 
-from ..backend import workspace_of
+from ..kernels.memory import workspace_of
 from ..functions import conv2d
 from .init import as_generator, uniform
 from .layer import Layer, Parameter

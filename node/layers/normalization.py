@@ -1,5 +1,5 @@
 """Batch normalization layers with running statistics for evaluation."""
-from ..backend import workspace_of
+from ..kernels.memory import workspace_of
 from ..core import as_node
 from ..functions import batch_norm
 from ..functions.normalization import BatchNorm

@@ -1,5 +1,5 @@
 """Pooling and reshaping layers: MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten."""
-from ..backend import workspace_of
+from ..kernels.memory import workspace_of
 from ..functions import avg_pool2d, flatten, global_avg_pool2d, max_pool2d
 from .layer import Layer
 

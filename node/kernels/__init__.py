@@ -1,0 +1,10 @@
+"""Fast kernels: faster implementations of reference ops' forwards, beside them.
+
+Each module registers its kernels with ``node.dispatch.register_kernel`` for
+the reference Function they replace; ``Config.kernels = "reference"`` turns
+them all off (see ``node.dispatch``). ``memory`` holds the machinery they
+share: reused scratch arrays and memory orders.
+"""
+from .memory import Workspace, release_thread_workspace, tune_host_allocator
+
+__all__ = ["Workspace", "release_thread_workspace", "tune_host_allocator"]
