@@ -59,7 +59,7 @@ from .losses import CenterLoss, LearnableCenterLoss, PCLoss
 from .optim import SGD, Adam, Optimizer, StepLR
 from .serialization import CheckpointError, load, save
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
