@@ -168,6 +168,17 @@ def to_backend(x, name):
     return asnumpy(x)
 
 
+def scalar_operand(x, like):
+    """The Python number ``x`` as an operand next to the float array ``like``, in ``like``'s dtype.
+
+    On the CPU a 0-d array. On a GPU a NumPy scalar: CuPy takes it as a kernel
+    argument, where a 0-d device array would cost an allocation and a fill kernel.
+    """
+    if get_array_module(like) is np:
+        return np.asarray(x, dtype=like.dtype)
+    return like.dtype.type(x)
+
+
 def as_array(x, xp=None, dtype=None):
     """Coerce ``x`` to an array of module ``xp`` (default: the active backend).
 

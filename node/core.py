@@ -492,11 +492,7 @@ def as_node(x, like=None):
     if like is not None and isinstance(x, (int, float)):  # a Python number next to a Node: the fast, common case
         ref = getattr(like, "value", like)
         if ref.dtype.kind in "fc":
-            if backend.get_array_module(ref) is np:
-                return _output_node(np.asarray(x, dtype=ref.dtype), False)
-            # On a GPU a 0-d array costs an allocation and a fill kernel; CuPy takes
-            # a NumPy scalar as a kernel argument instead.
-            return _wrap(ref.dtype.type(x), False)
+            return _wrap(backend.scalar_operand(x, ref), False)
     if like is not None and not backend.is_array(x):
         ref = getattr(like, "value", like)
         xp = backend.get_array_module(ref)
