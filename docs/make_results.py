@@ -18,8 +18,8 @@ DATA = "--data ../shared/data"
 RUNS = {
     "mlp_center": (f"python examples/center_loss_mnist.py {DATA} --frames", "MLP 784-256-2-10, softmax + Center Loss (α 0.01, λ 1)"),
     "mlp_softmax": (f"python examples/center_loss_mnist.py {DATA} --frames --no-center", "MLP 784-256-2-10, softmax only"),
-    "compare_quick": (f"python examples/compare_losses.py {DATA}", "Seed 001 CNN, three losses, default quick setting"),
-    "compare_full": (f"python examples/compare_losses.py {DATA} --full", "Seed 001 CNN, three losses, the seed's 20 epochs"),
+    "compare_quick": (f"python examples/compare_losses.py {DATA}", "The comparison CNN, three losses, default quick setting"),
+    "compare_full": (f"python examples/compare_losses.py {DATA} --full", "The comparison CNN, three losses, the comparison's 20 epochs"),
     "convnet_center": (f"python examples/center_loss_convnet.py {DATA} --epochs 8", "LeNets++, NLL + Center Loss (paper form, α 0.5, λ 1)"),
     "convnet_softmax": (f"python examples/center_loss_convnet.py {DATA} --epochs 8 --lambda 0", "LeNets++, NLL only"),
     "soft_target": (f"python examples/soft_target_sigmoid.py {DATA}", "Sigmoid cross entropy: custom Function vs primitive ops"),
@@ -36,7 +36,8 @@ NOTES = {
     "from its epoch-7 checkpoint (resuming continues training exactly: tests/test_optim.py::test_checkpoint_resume_is_exact). "
     "At 97.97% it falls short of the published 98.5–99.1%: its test accuracy still swings by a point "
     "or more between epochs (96.30% at epoch 5, 98.22% at epoch 7) while the training loss keeps falling, "
-    "and 8 epochs at lr 0.001 stop well before seed 004's first learning-rate step (×0.8 at epoch 20).",
+    "and 8 epochs at lr 0.001 stop well before the first learning-rate step of the PyTorch LeNets++ recipe "
+    "this example follows (×0.8 at epoch 20).",
 }
 COLUMNS = ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]
 
@@ -79,7 +80,7 @@ def main(runs):
         "of the 2-D test features (lower is tighter); see [center_loss.md](center_loss.md).",
         "Produced by `python docs/make_results.py RUNS_DIR` from the runs' metrics.json files.",
         "",
-        "## Seed 000: the notebook's MLP with Center Loss",
+        "## The Center Loss notebook's MLP (784-256-2-10) with Center Loss",
         "",
     ]
     mlp = [load(runs, n) for n in ("mlp_center", "mlp_softmax")]
@@ -97,7 +98,7 @@ def main(runs):
     out += section(runs, "mlp_softmax", [
         figure(runs, "mlp_softmax", "features.png", "mlp_softmax_features.png", "test features, softmax only"), "",
     ])
-    out += ["## Seed 001: cross entropy, + Center Loss, + PC loss", ""]
+    out += ["## The PyTorch CNN comparison: cross entropy, + Center Loss, + PC loss", ""]
     for name in ("compare_quick", "compare_full"):
         result = load(runs, name)
         body = []
@@ -107,12 +108,12 @@ def main(runs):
             body += [f"{args['epochs']} epochs, {args['limit'] or 60000} training images per run, SGD lr {args['lr']}, momentum 0.9.", ""]
             if args["limit"]:
                 body += [
-                    "The quick setting uses lr 0.01 because the seed's 0.001 barely moves this network in",
+                    "The quick setting uses lr 0.01 because the comparison's 0.001 barely moves this network in",
                     "600 steps; it shows the trend (Center Loss tightens the classes) more than final accuracies.",
                     "",
                 ]
         out += section(runs, name, body)
-    out += ["## Seeds 003/004: LeNets++ with Center Loss", ""]
+    out += ["## LeNets++ with Center Loss (the MNIST model of Wen et al., ECCV 2016)", ""]
     for name in ("convnet_center", "convnet_softmax"):
         result = load(runs, name)
         body = []
@@ -139,7 +140,7 @@ def main(runs):
             f"({center['compactness']:.4f} vs {softmax['compactness']:.4f}).",
             "",
         ]
-    out += ["## Seed 002: sigmoid cross entropy, custom Function vs primitive ops", ""]
+    out += ["## Sigmoid cross entropy with soft targets: custom Function vs primitive ops", ""]
     result = load(runs, "soft_target")
     body = []
     if result:
@@ -151,13 +152,15 @@ def main(runs):
         body += [figure(runs, "soft_target", "curves.png", "soft_target_curves.png", "train and test loss of both versions"), ""]
         best = {n: min(result["history"], key=lambda r: r[f"{n} test loss"]) for n in names}
         body += [
-            "The seed's point holds: the analytic backward trains like autograd through the primitive ops. "
+            "The point of writing the loss as a Chainer-style custom Function holds: the analytic backward (y - t)/N "
+            "trains like autograd through the primitive ops. "
             "Both runs start from the same weights and see the same batches, and their curves stay together "
             "until float rounding makes the trajectories drift apart (final test accuracy "
             + " vs ".join(f"{100 * r['test_accuracy']:.2f}%" for r in result["runs"]) + ").",
             "",
-            "The seed reports test loss 0.079 after 20 epochs with train loss 0.060. This MLP "
-            "(784-1000-1000-10, Adam, as Chainer's MNIST example that the seed builds on) fits the training "
+            "The Chainer original (a blog post by Tadao Yamaoka, in Japanese) reports test loss 0.079 after 20 epochs "
+            "with train loss 0.060. This MLP (784-1000-1000-10, Adam, as Chainer's MNIST example that the original "
+            "builds on) fits the training "
             "set faster and then overfits: its lowest test loss is "
             + ", ".join(f"{best[n][f'{n} test loss']:.3f} ({n}, epoch {best[n]['epoch']})" for n in names)
             + f", and {result['history'][-1][names[0] + ' train loss']:.3f} train loss by epoch 20.",

@@ -16,9 +16,9 @@ Relative links are rewritten to work from notebooks/. Two more rules:
   line ``<!-- data cell -->``, else before the prose that leads to the first
   such block of a notebook.
 * A line ``<!-- seed cell N -->`` stands for code cell N of
-  examples/seed_notebook.py (the seed 000 notebook's cells, kept as written),
-  with the notebook changes in SEED_EDITS; ``<!-- seed cell N, needs real
-  MNIST -->`` also puts it under the guard.
+  examples/seed_notebook.py (the original Center Loss notebook's cells, kept as
+  written), with the notebook changes in SEED_EDITS; ``<!-- seed cell N,
+  needs real MNIST -->`` also puts it under the guard.
 
 A source whose path ends in "?" is optional: the notebook is left out until
 that file exists. tests/test_notebooks.py runs ``--check`` (it compares the
@@ -53,11 +53,11 @@ SKIPPED = 'print("Skipped: this cell needs the MNIST files (see the data cell ab
 # (the text in examples/seed_notebook.py's cells, what the notebook has instead); each must occur exactly once.
 SEED_EDITS = [
     ("# %matplotlib inline", "%matplotlib inline"),  # a script cannot run the magic; the notebook does
-    ("for epoch in range(25):", "for epoch in range(EPOCHS):  # the seed: range(25)"),
+    ("for epoch in range(25):", "for epoch in range(EPOCHS):  # the original: range(25)"),
     (
         "dataset = node.MNIST(training=True)\n",
         "dataset = node.MNIST(training=True)\n"
-        "if LIMIT:  # not in the seed: the first LIMIT images only (see the settings cell)\n"
+        "if LIMIT:  # not in the original: the first LIMIT images only (see the settings cell)\n"
         "    dataset = node.Subset(dataset, np.arange(min(LIMIT, len(dataset))))\n",
     ),
 ]
