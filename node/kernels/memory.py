@@ -188,8 +188,57 @@ def temporary(workspace, name, shape, dtype, xp=np):
 
 
 def release_thread_workspace():
-    """Drop this thread's shared temporaries (arrays still in use stay with their users)."""
+    """Drop this thread's shared temporaries and pooled arrays (arrays still in use stay with their users)."""
     _thread.workspace = None
+    _thread.pool = None
+
+
+def _item_references(items, i):
+    """How many references ``items[i]`` has, counted the same way every time."""
+    return sys.getrefcount(items[i])
+
+
+_UNREFERENCED_ITEM = _item_references([np.empty(0)], 0)
+
+
+def pooled(name, shape, dtype, xp=np):
+    """Scratch for an array that lives from a forward pass to its backward (an output, what a backward reads).
+
+    Every layer of a network holds such arrays at once until its backward has
+    run, so one array per name (``temporary``) would be taken by the first
+    layer and every other layer would allocate afresh at each step. The thread
+    keeps a list of arrays per name instead and hands out one that nothing
+    refers to any more and is large enough; a free one that is too small is
+    replaced, and a new one is added only when all are in use. So each name
+    holds as many arrays as were in use at once, the largest each had to be,
+    and a training step reuses the previous step's memory. Only NumPy arrays
+    are recycled (CuPy has its own memory pool). ``release_thread_workspace()``
+    drops them.
+    """
+    if xp is not np:
+        return xp.empty(shape, dtype)
+    pool = getattr(_thread, "pool", None)
+    if pool is None:
+        pool = _thread.pool = {}
+    arrays = pool.setdefault(name, [])
+    dtype, size = np.dtype(dtype), math.prod(shape)
+    spare = None  # a free array of the wrong size or dtype, replaced if none fits
+    for i in range(len(arrays)):
+        if _item_references(arrays, i) <= _UNREFERENCED_ITEM:
+            if arrays[i].dtype == dtype and arrays[i].size >= size:
+                return arrays[i][:size].reshape(shape)
+            spare = i
+    array = np.empty(max(size, 1), dtype)
+    if spare is None:
+        arrays.append(array)
+    else:
+        arrays[spare] = array
+    return array[:size].reshape(shape)
+
+
+def pooled_nbytes():
+    """Bytes this thread's pool (``pooled``) holds."""
+    return sum(a.nbytes for arrays in (getattr(_thread, "pool", None) or {}).values() for a in arrays)
 
 
 def memory_order(x):
