@@ -16,9 +16,11 @@ PAGE = Path(__file__).with_name("api.md")
 # Sections in the package's dependency order: module name -> title.
 SECTIONS = {
     "node.config": "Settings (`node/config.py`)",
-    "node.backend": "Backends (`node/backend.py`)",
+    "node.backend": "Backends (`node/backend/`)",
     "node.core": "Nodes and Functions (`node/core.py`)",
+    "node.dispatch": "Choosing a fast kernel (`node/dispatch.py`)",
     "node.functions": "Operations (`node/functions/`)",
+    "node.kernels": "Fast kernels (`node/kernels/`)",
     "node.gradient_check": "Gradient checking (`node/gradient_check.py`)",
     "node.serialization": "Checkpoints (`node/serialization.py`)",
     "node.dot": "Graph pictures (`node/dot.py`)",
