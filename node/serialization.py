@@ -1,9 +1,9 @@
 """Checkpoints: nested dicts and lists of arrays, numbers and strings in one .npz file.
 
 Arrays are stored as the file's members; the nesting around them is stored as
-JSON in a member named ``__structure__``. Files are written to a temporary file
-in the same folder and renamed over the target, so a crash mid-write never
-leaves a half-written checkpoint (and never destroys the previous one).
+JSON in a member named ``__structure__``. Files are written with
+:func:`node.fileio.atomic_write`, so a crash mid-write never leaves a
+half-written checkpoint (and never destroys the previous one).
 
 Reading trusts nothing in the file: every member the zip directory lists is
 read in full and its CRC checked, the directory must account for every byte
@@ -11,11 +11,9 @@ before it (a damaged directory can hide members), nothing is unpickled, and the
 structure is decoded without recursion. Anything wrong raises
 :class:`CheckpointError`; a damaged file never yields part of its state.
 """
-import hashlib
 import json
 import math
 import os
-import re
 import struct
 import zipfile
 import zlib
@@ -23,6 +21,7 @@ import zlib
 import numpy as np
 
 from . import backend
+from .fileio import atomic_write
 
 _STRUCTURE = "__structure__"
 _NPY_MAGIC = b"\x93NUMPY"
@@ -52,88 +51,16 @@ class CheckpointError(ValueError):
 def save(path, state):
     """Write ``state`` (nested dicts/lists of arrays, numbers, strings, None) to ``path`` atomically.
 
-    The temporary file is named after its target and the writing process,
-    ``.tmp-<target>-<pid>-<random>.npz``, so a save killed mid-write (SIGKILL,
-    power loss) leaves a file the next save of the same target recognises and
-    removes; without that, every kill leaves a checkpoint-sized file behind.
-    The checkpoint gets the permissions the umask gives new files.
+    The file is written through :func:`node.fileio.atomic_write`: a save killed
+    mid-write leaves the previous checkpoint in place and a temporary that the
+    next save of the same target removes. The checkpoint gets the permissions
+    the umask gives new files.
     """
     arrays = {}
     structure = _encode(state, arrays)
     arrays[_STRUCTURE] = np.frombuffer(json.dumps(structure).encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tag = _temporary_tag(path)
-    _remove_stale_temporaries(folder, tag)
-    fd, tmp = _create_temporary(folder, tag)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _temporary_tag(path):
-    """The target's name as it appears in its temporaries (hashed when too long for a file name)."""
-    name = os.path.basename(path)
-    return name if len(os.fsencode(name)) <= 120 else hashlib.sha256(os.fsencode(name)).hexdigest()[:32]
-
-
-def _create_temporary(folder, tag):
-    """(fd, path) of a new ``.tmp-<tag>-<pid>-<random>.npz``, mode 0o666 less the umask (mkstemp's is 0o600)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(folder, f".tmp-{tag}-{os.getpid()}-{os.urandom(4).hex()}.npz")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-
-
-def _remove_stale_temporaries(folder, tag):
-    """Delete the temporaries of this target whose writing process is gone.
-
-    A temporary whose process is alive may be mid-write, so it stays; so do
-    temporaries of other targets, and other processes' files. A process id
-    only means something on this machine: the kill of a job restarted on
-    another machine is still cleaned up, but two machines saving the same
-    target at the same moment could remove each other's temporary (and would
-    overwrite each other's checkpoint anyway).
-    """
-    prefix = f".tmp-{tag}-"
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith(prefix) and name.endswith(".npz")):
-            continue
-        match = re.fullmatch(r"(\d+)-[0-9a-f]{8}", name[len(prefix) : -len(".npz")])
-        if match is None or _process_alive(int(match.group(1))):
-            continue
-        try:
-            os.remove(os.path.join(folder, name))
-        except OSError:  # removed by another save meanwhile, or not ours to remove
-            pass
-
-
-def _process_alive(pid):
-    """Whether process ``pid`` may still be running (True when that cannot be told)."""
-    if pid == os.getpid() or os.name != "posix":  # another thread's save; on Windows os.kill would terminate it
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # PermissionError: alive, another user's; OverflowError: not a pid
-        return True
-    return True
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _encode(obj, arrays):

@@ -219,7 +219,7 @@ def test_labels_out_of_range_are_rejected(tmp_path):
 
 # ---- 4. a killed download's temporary file is cleaned up by the next download --------------------
 def leftovers(folder):
-    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".download-"))
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".tmp-"))
 
 
 def start_download(server, dest):

@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..config import Config
 from .download import ENV_VAR, DownloadError, data_root, fetch
-from .idx import _TYPE_CODES, IDXError, read_idx
+from .idx import IDX_TYPE_CODES, IDXError, read_idx
 
 
 class Dataset:
@@ -158,7 +158,7 @@ class MNIST(Dataset):
             raise IDXError(f"count mismatch: {image_file} holds {len(images)} images but {label_file} holds {len(labels)} labels")
         if labels.dtype != np.uint8:  # a signed or float label would be wrapped or truncated into a wrong class
             raise IDXError(
-                f"{label_file}: labels are {labels.dtype} (IDX type 0x{_TYPE_CODES[labels.dtype]:02x}); {self.title} "
+                f"{label_file}: labels are {labels.dtype} (IDX type 0x{IDX_TYPE_CODES[labels.dtype]:02x}); {self.title} "
                 "label files hold unsigned bytes (IDX type 0x08), one class number per image"
             )
         if len(labels) and labels.max() >= len(self.classes):

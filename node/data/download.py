@@ -7,23 +7,21 @@ examples, tests and notebooks find the data too) if it exists, or a per-user
 cache folder (``$XDG_CACHE_HOME/node`` or ``~/.cache/node``). Each data set has
 a subfolder (``mnist/``, ``fashion-mnist/``).
 
-Downloads go to a temporary file that is renamed into place only after the
-SHA-256 of its *decompressed* content matches the known value, so a partial or
-wrong download never sits where a good file should be. A download killed before
-it could clean up leaves its temporary file behind; the next download of the
-same file removes it.
+Downloads go through :func:`node.fileio.atomic_write`: the temporary file is
+renamed into place only after the SHA-256 of its *decompressed* content matches
+the known value, so a partial or wrong download never sits where a good file
+should be. A download killed before it could clean up leaves its temporary file
+behind; the next download of the same file removes it.
 """
 import gzip
 import hashlib
 import http.client
 import os
-import socket
-import tempfile
-import time
 import urllib.request
 import zlib
 from pathlib import Path
 
+from ..fileio import atomic_write
 from .idx import iter_idx
 
 ENV_VAR = "NODE_DATA"
@@ -36,7 +34,6 @@ def _shared_data_beside_checkout():
 
 
 SHARED_DATA = _shared_data_beside_checkout()
-STALE_AFTER = 3600  # seconds without a write after which a temporary download is abandoned, whoever started it
 
 
 class DownloadError(RuntimeError):
@@ -106,30 +103,26 @@ def fetch(filename, mirrors, folder, sha256, progress=True, timeout=30):
 
     Raises:
         DownloadError: listing what every mirror answered.
+        OSError: ``folder`` cannot be created.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made is no mirror's fault: its OSError goes to the caller
     target = folder / (filename + ".gz")
-    _remove_stale_temporaries(target)
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename + ".gz"
-        fd, tmp = tempfile.mkstemp(prefix=f"{_temporaries_of(target)}{socket.gethostname()}-{os.getpid()}-", dir=folder)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with atomic_write(target) as out:
                 _copy_url(url, out, progress, timeout)
-            got = _sha256_of_idx(tmp, url)
-            if got != sha256:
-                raise ValueError(f"checksum mismatch: SHA-256 of the content is {got}, expected {sha256}")
-            os.replace(tmp, target)
+                out.flush()
+                got = _sha256_of_idx(out.name, url)
+                if got != sha256:  # raised inside the block: the download is removed and the target stays as it was
+                    raise ValueError(f"checksum mismatch: SHA-256 of the content is {got}, expected {sha256}")
             return target
         # OSError covers urllib's URLError and timeouts; http.client's errors (a chunked answer cut short,
         # a garbage status line) are not OSErrors, and without them one broken mirror would end the loop.
         except (OSError, http.client.HTTPException, EOFError, zlib.error, ValueError) as exc:
             failures.append(f"{url}: {_describe(exc)}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DownloadError("\n  ".join([f"could not download {filename}.gz:"] + failures))
 
 
@@ -140,53 +133,6 @@ def _describe(exc):
         return text
     name = type(exc).__name__
     return f"broken HTTP response: {text if text.startswith(name) else f'{name}: {text!r}'}"
-
-
-def _temporaries_of(target):
-    """How the names of the temporary files of downloads of ``target`` start."""
-    return f".download-{target.name}-"
-
-
-def _remove_stale_temporaries(target):
-    """Delete the temporary files that killed downloads of ``target`` left behind.
-
-    A temporary is named ``.download-<file>-<host>-<pid>-<random>``. It is stale
-    when that process is gone from this host, or when nobody has written to it for
-    STALE_AFTER seconds (a live download writes as data comes and times out when
-    none does; this also covers a cache folder shared with other machines). A
-    download still in progress is left alone.
-    """
-    prefix = _temporaries_of(target)
-    for entry in os.scandir(target.parent):
-        if entry.name.startswith(prefix) and _is_stale(entry, entry.name[len(prefix):]):
-            try:
-                os.remove(entry.path)
-            except OSError:  # gone already, or not ours to delete: cleaning up is only a courtesy
-                pass
-
-
-def _is_stale(entry, owner):
-    try:
-        if time.time() - entry.stat().st_mtime > STALE_AFTER:
-            return True
-    except FileNotFoundError:
-        return False
-    parts = owner.rsplit("-", 2)  # host (may hold dashes), pid, mkstemp's random letters (never dashes)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False  # another machine's (or an unknown) download: only its age tells
-    return not _process_alive(int(parts[1]))
-
-
-def _process_alive(pid):
-    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: rely on the age alone
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
 
 
 def _copy_url(url, out, progress, timeout):

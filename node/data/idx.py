@@ -11,13 +11,14 @@ import gzip
 import math
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
 
-IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-_TYPE_CODES = {np.dtype(v).newbyteorder("="): k for k, v in IDX_TYPES.items()}
+from ..fileio import atomic_write
+
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}  # type code -> dtype in the file
+IDX_TYPE_CODES = {np.dtype(v).newbyteorder("="): k for k, v in IDX_TYPES.items()}  # native dtype -> type code
 _GZIP_MAGIC = b"\x1f\x8b"
 _PIECE = 1 << 20  # gzipped files are decompressed this many bytes at a time
 
@@ -128,24 +129,19 @@ def parse_idx(data, source="<bytes>"):
 
 
 def write_idx(path, array):
-    """Write ``array`` as an IDX file (gzipped when ``path`` ends in .gz), atomically."""
+    """Write ``array`` as an IDX file (gzipped when ``path`` ends in .gz), atomically (:func:`node.fileio.atomic_write`).
+
+    Raises:
+        TypeError: the array's dtype has no IDX type code (see ``IDX_TYPE_CODES``).
+    """
     array = np.asarray(array)
-    code = _TYPE_CODES.get(array.dtype.newbyteorder("="))
+    code = IDX_TYPE_CODES.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise TypeError(f"IDX cannot hold dtype {array.dtype}; use one of {sorted(str(d) for d in _TYPE_CODES)}")
+        raise TypeError(f"IDX cannot hold dtype {array.dtype}; use one of {sorted(str(d) for d in IDX_TYPE_CODES)}")
     payload = struct.pack(">BBBB", 0, 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload += array.astype(IDX_TYPES[code]).tobytes()
     path = os.fspath(path)
     if path.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(payload)
