@@ -118,3 +118,22 @@ def manual_seed(seed):
     is not touched. Explicit ``rng=``/``seed=`` arguments still win.
     """
     Config.default_generator = np.random.default_rng(seed)
+
+
+def as_generator(rng=None):
+    """A ``numpy.random.Generator`` from a Generator, an int seed, or None: how every ``rng=``/``seed=`` argument is read.
+
+    A Generator is returned as it is; an int seeds a new one. None gives a
+    child stream of the generator :func:`manual_seed` set in this thread, or
+    fresh OS entropy when it was never called.
+
+    Raises:
+        TypeError: ``rng`` is none of those.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None and Config.default_generator is not None:
+        return np.random.default_rng(Config.default_generator.integers(2**63))
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")

@@ -2,8 +2,8 @@
 import numpy as np
 
 from .. import backend
+from ..config import as_generator
 from ..core import Node
-from ..layers.init import as_generator
 
 
 class DataLoader:

@@ -2,7 +2,7 @@
 from .activation import LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
 from .dropout import Dropout
-from .init import as_generator
+from ..config import as_generator
 from .layer import Layer, Network, Parameter, Sequential
 from .linear import Linear
 from .normalization import BatchNorm1d, BatchNorm2d

@@ -3,7 +3,8 @@ import math
 
 from ..kernels.memory import workspace_of
 from ..functions import conv2d
-from .init import as_generator, uniform
+from ..config import as_generator
+from .init import uniform
 from .layer import Layer, Parameter
 
 

@@ -1,6 +1,6 @@
 """Dropout layer."""
+from ..config import as_generator
 from ..functions import dropout
-from .init import as_generator
 from .layer import Layer
 
 

@@ -1,29 +1,18 @@
 """Weight initialisation from a seeded ``numpy.random.Generator`` (never global RNG state).
 
 Layers take ``rng``: a Generator, an int seed, or None (fresh OS entropy, or
-a stream of the generator ``node.manual_seed`` set).
+a stream of the generator ``node.manual_seed`` set), read by
+:func:`node.config.as_generator` (also importable from here and from
+``node.layers``).
 Values are drawn on the host in float64, then cast to the default float dtype
 and moved to the active backend, so a seed gives the same weights everywhere.
 """
 import numpy as np
 
 from .. import backend
-from ..config import Config
+from ..config import Config, as_generator
 
-
-def as_generator(rng=None):
-    """A numpy.random.Generator from a Generator, an int seed, or None.
-
-    None gives a child stream of the generator ``node.manual_seed`` set in this
-    thread, or fresh entropy when it was never called.
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None and Config.default_generator is not None:
-        return np.random.default_rng(Config.default_generator.integers(2**63))
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+__all__ = ["as_generator", "constant", "uniform"]
 
 
 def _to_param_array(values, dtype):

@@ -1,8 +1,9 @@
 """Fully connected layer."""
 import math
 
+from ..config import as_generator
 from ..functions import linear
-from .init import as_generator, uniform
+from .init import uniform
 from .layer import Layer, Parameter
 
 

@@ -27,11 +27,10 @@ They differ in how the centers move:
 import numpy as np
 
 from .. import backend
-from ..config import get_default_dtype, is_grad_enabled
+from ..config import as_generator, get_default_dtype, is_grad_enabled
 from ..core import Node, as_node
 from ..functions import scale_grad
 from ..functions.loss import check_label_range
-from ..layers.init import as_generator
 from ..layers.layer import Layer, Parameter
 
 
