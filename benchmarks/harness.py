@@ -30,13 +30,6 @@ def tune_allocator():
 TUNED = None  # set by tune_allocator() callers, reported by machine()
 
 
-def data_root(arg=None):
-    for candidate in (arg, os.environ.get("NODE_DATA"), ROOT.parent / "shared" / "data"):
-        if candidate and Path(candidate, "mnist").is_dir():
-            return str(candidate)
-    return None
-
-
 def torch_or_none(threads):
     """PyTorch if installed (with ``threads`` intra-op threads), else None with a message."""
     try:

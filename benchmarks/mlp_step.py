@@ -1,4 +1,4 @@
-"""Benchmark 1: the seed notebook's training step, node vs hand-written NumPy vs PyTorch.
+"""Benchmark 1: the training step of the Center Loss notebook this package recreates, node vs hand-written NumPy vs PyTorch.
 
 Workload: MLP 784-256-2-10 (ReLU), softmax cross entropy + Center Loss (paper
 form, α = 0.01) on the 2-D layer, Adam lr 1e-3, batch 128, float32, one epoch
@@ -23,14 +23,18 @@ BATCH, ALPHA, LR = 128, 0.01, 1e-3
 
 
 def load_mnist(root, limit=None):
+    """MNIST's training images and labels from the data root (``root``, else node.data.data_root()'s).
+
+    Without the MNIST files there, random images of the same size (nothing is downloaded).
+    """
     import node
 
-    data = node.MNIST(training=True, root=root) if root else None
-    if data is None:
-        rng = np.random.default_rng(0)  # no data: random images of the same size
-        images, labels = rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 60000)
-    else:
+    if node.MNIST.available(root):
+        data = node.MNIST(training=True, root=root, download=False)
         images, labels = data.images, data.labels
+    else:
+        rng = np.random.default_rng(0)
+        images, labels = rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8), rng.integers(0, 10, 60000)
     if limit:
         images, labels = images[:limit], labels[:limit]
     return images, labels
@@ -63,7 +67,7 @@ class Images:
 
 
 def node_training(seed=0, device="cpu"):
-    """The seed notebook's model, Center Loss and Adam in node; returns (model, step(x, t) -> loss)."""
+    """The notebook's model, Center Loss and Adam in node; returns (model, step(x, t) -> loss)."""
     import node
     from center_loss_mnist import Classifier
 
@@ -240,7 +244,7 @@ def memory_probe(which, root, limit, tune):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=None)
+    p.add_argument("--data", default=None, help="data root holding mnist/ (default: node.data.data_root()'s; random images when MNIST is not there)")
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation")
     p.add_argument("--limit", type=int, default=None, help="images per epoch (default: all 60,000)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
@@ -250,7 +254,7 @@ def main():
     p.add_argument("--probe", choices=["node", "numpy", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     harness.TUNED = args.tune and harness.tune_allocator()
-    root = harness.data_root(args.data)
+    root = args.data
     if args.probe:
         return memory_probe(args.probe, root, args.limit, args.tune)
 
@@ -287,7 +291,7 @@ def main():
             "node speed-up": ms / node_ms,
             "peak RSS MiB": memory.get(name, "not measured"),
         })
-    print(f"Seed MLP step ({args.device}): {harness.machine()}")
+    print(f"The notebook's MLP step ({args.device}): {harness.machine()}")
     print(f"{len(images)} images/epoch, batch {BATCH}, {steps} steps, {args.repeats} alternating epochs each")
     print(harness.table(rows, list(rows[0])))
     if "node" in memory and "hand-written NumPy" in memory:

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,9 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm  # a widget when run inside Jupyter, text in a terminal
 
 import node
-
-REPO = Path(__file__).resolve().parents[1]
-
+from node.fileio import atomic_write
 
 MIN_LIMIT = 20  # --limit: enough for a batch and several images of most classes (fewer make the metrics degenerate)
 NOT_RUN_OPTIONS = {"data", "epochs", "out", "resume", "device", "frames", "tune_allocator"}  # where, how long and on what a run goes: free to change on --resume
@@ -59,7 +56,7 @@ def parser(doc, epochs, batch_size, out, limit=None, helps=None):
     description = " ".join(doc.strip().split("\n\n")[0].split())
     p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     helps = {
-        "data": "data root holding mnist/ (default: $NODE_DATA, else ../shared/data, else ~/.cache/node)",
+        "data": "data root holding mnist/ (default: node.data.data_root()'s: $NODE_DATA, else ../shared/data if it exists, else ~/.cache/node)",
         "epochs": "epochs to train, at least 1 (with --resume: the total, counting those done)",
         "batch_size": "training batch size",
         "limit": f"use only the first N training and N test images, N >= {MIN_LIMIT}" + (" (default: all)" if limit is None else ""),
@@ -67,7 +64,7 @@ def parser(doc, epochs, batch_size, out, limit=None, helps=None):
         "device": "cpu runs on NumPy, gpu on CuPy",
         "out": "folder for figures, metrics.json and checkpoint.npz",
         "resume": "continue from the checkpoint in --out; the options that define the run (all but --epochs, --data, --device, --out and --tune-allocator) must be those it was written with",
-        "tune_allocator": "opt in to node.backend.tune_host_allocator(): glibc keeps freed large arrays for reuse, for this whole process (see docs/performance.md; node's own workspaces already reuse most memory)",
+        "tune_allocator": "opt in to node.kernels.tune_host_allocator(): glibc keeps freed large arrays for reuse, for this whole process (see docs/performance.md; node's own workspaces already reuse most memory)",
         **(helps or {}),
     }
     p.add_argument("--data", default=None, help=helps["data"])
@@ -88,40 +85,27 @@ def setup(args):
 
     Nothing is created before the checks pass.
     """
-    root = data_root(args.data)
-    if root is not None and not Path(root).expanduser().is_dir():
-        given = f"--data {args.data}" if args.data else f"$NODE_DATA={root} (no --data given)"
+    root, source = node.data.data_root(args.data or None)
+    if source in ("argument", "$NODE_DATA") and not root.is_dir():  # the cache folder is created when data is downloaded
+        given = f"--data {args.data}" if args.data else f"$NODE_DATA={os.environ['NODE_DATA']} (no --data given)"
         sys.exit(
-            f"{given}: no such folder ({Path(root).expanduser().absolute()}). Pass --data a folder that holds mnist/ "
+            f"{given}: no such folder ({root.absolute()}). Pass --data a folder that holds mnist/ "
             "(the four MNIST IDX files), or create the folder first to have them downloaded there. Nothing was created."
         )
     try:
         node.set_backend("cupy" if args.device == "gpu" else "numpy")
     except node.BackendError as exc:
         sys.exit(f"--device gpu: {exc}")
-    if args.tune_allocator and not node.backend.tune_host_allocator():
+    if args.tune_allocator and not node.kernels.tune_host_allocator():
         print("--tune-allocator: this C library has no mallopt (not glibc); the allocator is left as it is", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
 
-def data_root(arg):
-    """--data, else $NODE_DATA, else ../shared/data beside the repository if it exists, else the default cache.
-
-    node.MNIST() without a root looks in the same places in the same order (node.data.data_root).
-    """
-    if arg:
-        return arg
-    if os.environ.get("NODE_DATA"):
-        return os.environ["NODE_DATA"]
-    shared = REPO.parent / "shared" / "data"
-    return str(shared) if shared.is_dir() else None
-
-
 def datasets(args, dataset_class=node.MNIST, **options):
-    """(train, test) with --limit applied (the first N images of each)."""
-    root = data_root(args.data)
+    """(train, test) with --limit applied (the first N images of each); without --data, where node.data.data_root() says."""
+    root = args.data or None
     try:
         train = dataset_class(training=True, root=root, **options)
         test = dataset_class(training=False, root=root, **options)
@@ -286,12 +270,9 @@ def final_report(model, test, out, name, history, args, batch_size=1000, title=N
 
 
 def write_json(path, obj):
-    """Write JSON atomically (temp file, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
+    """Write JSON atomically (node.fileio.atomic_write)."""
+    with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def markdown_table(rows, columns):

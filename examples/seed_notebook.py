@@ -1,12 +1,14 @@
-"""Seed 000's notebook as written: an MLP with a 2-D feature layer trained with the notebook's own Center Loss.
+"""The Center Loss notebook this package recreates, as written: an MLP with a 2-D feature layer trained with the notebook's own Center Loss on MNIST.
 
-The cells from "# In [1]:" on are the code cells of ../shared/seeds/000_474c49b8c984d1dc.txt,
+The cells from "# In [1]:" on are the code cells of that Jupyter notebook (an MLP
+784-256-2-10 whose 2-D features are pulled to their class centers, after Wen et al.,
+"A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016),
 as written, run against `node`. Only three lines differ, because this is a script and
 not a notebook: `import tqdm` -> `import tqdm.auto` and tqdm.tqdm_notebook -> tqdm.auto.tqdm
 (a widget in Jupyter, text in a terminal; tqdm_notebook is deprecated), and the
-`%matplotlib inline` magic is commented out. tests/test_seed_notebook.py checks every
-cell against the seed's text and runs them; notebooks/build.py makes these cells the
-code of notebooks/00_seed_notebook.ipynb.
+`%matplotlib inline` magic is commented out. tests/test_seed_notebook.py runs the cells
+and, when the original notebook is present beside the clone, checks every cell against
+its text; notebooks/build.py makes these cells the code of notebooks/00_seed_notebook.ipynb.
 
 Run as a script, main() takes the examples' options and runs the cells with these
 changes to their text, each on one line (the file itself stays as written):
@@ -50,9 +52,8 @@ def main(argv=None):
         p.error("--device gpu is not supported: the notebook's cells compute with NumPy on the host "
                 "(np.argmax(target.value), ...); examples/center_loss_mnist.py --device gpu trains this model on the GPU")
     out = common.setup(args)  # checks --data before creating --out
-    root = common.data_root(args.data)
-    if root:
-        os.environ["NODE_DATA"] = str(root)
+    if args.data:  # without it, the cells' node.MNIST() looks where node.data.data_root() says, as the other examples do
+        os.environ["NODE_DATA"] = args.data
 
     source = Path(__file__).read_text(encoding="utf-8")
     start = CELLS.search(source).start()
@@ -66,7 +67,7 @@ def main(argv=None):
     if args.limit:
         changes.append((r"dataset = node\.MNIST\(training=True\)", f"dataset = node.MNIST(training=True); dataset = node.Subset(dataset, np.arange(min({args.limit}, len(dataset))))"))
     for pattern, new in changes:
-        cells, found = re.subn(pattern, lambda match: new, cells)
+        cells, found = re.subn(pattern, lambda match, new=new: new, cells)
         if found != 1:
             sys.exit(f"seed_notebook.py: expected {pattern!r} once in the cells, found it {found} times")
 
@@ -87,6 +88,9 @@ if __name__ == "__main__":
     main()
     sys.exit()  # the cells below have run inside main(), with the options applied
 
+
+# The cells below are the notebook's code as written, its style included:
+# ruff: noqa: E402, W291, W293, UP030, UP032
 
 # In [1]:
 import node

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import node
+from helpers import gradcheck_layer  # noqa: F401 -- defined once in helpers.py; some test modules import it from here
 
 settings.register_profile(
     "ci",
@@ -73,11 +74,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def real_data_root():
-    """Folder holding mnist/ with the real IDX files: $NODE_DATA, else ../shared/data; or None."""
-    for candidate in (os.environ.get("NODE_DATA"), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return Path(candidate)
-    return None
+    """The data root node.MNIST() reads ($NODE_DATA, else ../shared/data), when it holds the real mnist/*.gz; else None.
+
+    The folder comes from ``node.data.data_root()``. Its last resort, the
+    download cache, does not count: tests train on real data only where it was
+    put on purpose, and on generated data otherwise.
+    """
+    root, source = node.data.data_root()
+    if source == "cache" or not (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+        return None
+    return root
 
 
 @pytest.fixture
@@ -107,25 +113,3 @@ def make_fake_mnist(root, n_train=600, n_test=200, seed=0, folder="mnist", gz=Tr
 @pytest.fixture
 def fake_mnist(tmp_path):
     return make_fake_mnist(tmp_path / "data")
-
-
-def gradcheck_layer(layer, *inputs, **kwargs):
-    """gradcheck a layer with respect to its inputs and all its parameters.
-
-    gradcheck works on float64 copies, so each call puts those copies where the
-    layer keeps its parameters before running it.
-    """
-    from node.layers.layer import Parameter, _assign
-
-    entries = [(owner, key, value) for _, owner, key, value in layer._walk() if isinstance(value, Parameter)]
-
-    def fn(*args):
-        for (owner, key, _), w in zip(entries, args[len(inputs):]):
-            _assign(owner, key, w)
-        return layer(*args[: len(inputs)])
-
-    try:
-        return node.gradcheck(fn, *inputs, *[p.value for _, _, p in entries], **kwargs)
-    finally:
-        for owner, key, original in entries:  # put the layer's own Parameters back
-            _assign(owner, key, original)

@@ -127,16 +127,10 @@ def test_data_root_resolution(tmp_path, monkeypatch):
 
 
 def test_mnist_without_a_root_finds_the_data_the_examples_find(tmp_path, monkeypatch):
-    import sys
-
     import node.data.download as download
 
-    if str(REPO / "examples") not in sys.path:
-        sys.path.insert(0, str(REPO / "examples"))
-    import common
-
-    # In this checkout the library looks for ../shared/data exactly where the examples do.
-    assert download.SHARED_DATA == common.REPO.parent / "shared" / "data"
+    # node runs from this checkout, so its ../shared/data is the one beside this repository (the examples and tests use node's lookup).
+    assert download.SHARED_DATA == REPO.parent / "shared" / "data"
     shared = make_fake_mnist(tmp_path / "shared" / "data", n_train=30, n_test=20)
     monkeypatch.setattr(download, "SHARED_DATA", shared)
     monkeypatch.delenv("NODE_DATA", raising=False)
