@@ -3,14 +3,14 @@
 node's matrix products run in NumPy's OpenBLAS, whose threads spin-wait for each
 other at the end of every product; on cores that other processes keep busy, that
 wait can last a scheduler time slice per product. This times the LeNets++ (or
-seed CNN) step four ways, alternating in one process: node with OpenBLAS limited
+comparison CNN) step four ways, alternating in one process: node with OpenBLAS limited
 to 1 or 2 threads (through OpenBLAS's own ``openblas_set_num_threads``, found in
 NumPy's bundled library; a measurement switch, not something node does), and
 PyTorch with ``torch.set_num_threads(1)`` or 2. Run it with the machine quiet and
 again while another job runs, and compare.
 
     python benchmarks/blas_threads.py
-    python benchmarks/blas_threads.py --model "seed 001 CNN"
+    python benchmarks/blas_threads.py --model "comparison CNN"
 """
 import argparse
 import ctypes
@@ -37,7 +37,7 @@ def openblas_set_num_threads():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="LeNets++", choices=["LeNets++", "seed 001 CNN"])
+    p.add_argument("--model", default="LeNets++", choices=["LeNets++", "comparison CNN"])
     p.add_argument("--steps", type=int, default=2, help="steps per timed sample")
     p.add_argument("--repeats", type=int, default=5, help="timed samples per variant")
     args = p.parse_args()

@@ -3,11 +3,12 @@
 Workloads (batch 128, float32, random 28×28 inputs; one step = forward, loss,
 backward and an SGD-with-momentum update):
 
-* LeNets++ (Wen et al. 2016; seed 004's Conv-BN-PReLU layout): 2×conv5×5-32,
+* LeNets++ (Wen et al. 2016, in examples/center_loss_convnet.py's Conv-BN-PReLU layout): 2×conv5×5-32,
   pool, 2×conv5×5-64, pool, 2×conv5×5-128, pool, 2-D feature, 10 outputs.
   About 0.49 GFLOP per image for forward and backward.
-* Seed 001's CNN: conv5×5-32/64/128 with ReLU and pooling, global average
-  pooling, 2-D feature, 10 outputs.
+* The comparison CNN (of the PyTorch CNN comparison of cross entropy, Center
+  Loss and PC loss, examples/compare_losses.py): conv5×5-32/64/128 with ReLU
+  and pooling, global average pooling, 2-D feature, 10 outputs.
 
 Both frameworks run alternately in this process; each sample is --steps steps.
 
@@ -89,7 +90,7 @@ def torch_models(torch):
             f = self.fc1(h.mean(dim=(2, 3)))
             return f, self.fc2(f)
 
-    return {"LeNets++": LeNetsPlusPlus, "seed 001 CNN": CNN}
+    return {"LeNets++": LeNetsPlusPlus, "comparison CNN": CNN}
 
 
 def torch_runner(torch, model_name, device, steps, seed=0):
@@ -153,7 +154,7 @@ def main():
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--models", nargs="+", default=["LeNets++", "seed 001 CNN"])
+    p.add_argument("--models", nargs="+", default=["LeNets++", "comparison CNN"])
     p.add_argument("--probe", choices=["node", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.probe:

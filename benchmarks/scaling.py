@@ -1,6 +1,6 @@
 """Benchmark 4: how cost grows with work — step time against batch size, and per-op overhead at batch 1.
 
-* The seed MLP step (benchmarks/mlp_step.py's workload: 784-256-2-10, Center
+* The notebook's MLP step (benchmarks/mlp_step.py's workload: 784-256-2-10, Center
   Loss, Adam) and the LeNets++ step (benchmarks/conv_step.py's) for batch 1, 8,
   32, 128 and 512, node against PyTorch, alternating in this process, medians.
 * Per-op overhead: a chain of tiny elementwise ops on a (1, 16) array, forward
@@ -97,7 +97,7 @@ def main():
     out = [f"Machine: {harness.machine()}; PyTorch threads: {args.threads}", ""]
 
     for title, make, images, least in (
-        ("Seed MLP step (784-256-2-10, Center Loss, Adam)", mlp_runners, args.images, 4),
+        ("The notebook's MLP step (784-256-2-10, Center Loss, Adam)", mlp_runners, args.images, 4),
         ("LeNets++ step (6 conv 5×5 + BN + PReLU, 3 pools)", conv_runners, args.conv_images, 2),
     ):
         rows = []

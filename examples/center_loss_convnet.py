@@ -1,20 +1,22 @@
-"""Seed 004 and the paper's LeNets++: a Conv-BN-PReLU network with a 2-D feature, NLL loss and Center Loss.
+"""LeNets++ with Center Loss, the paper's MNIST model: a Conv-BN-PReLU network with a 2-D feature, NLL loss and Center Loss.
 
-Network (Wen et al. 2016, LeNets++; seed 004's layout): six 5×5 convolutions
-(32, 32, 64, 64, 128, 128 channels, padding 2), each followed by batch
-normalization and PReLU, with 2×2 max pooling after every second one; then a
-2-unit linear layer with PReLU (the feature) and 10 log-softmax outputs.
+Network (LeNets++ from Wen, Zhang, Li, Qiao, "A Discriminative Feature
+Learning Approach for Deep Face Recognition", ECCV 2016, in a Conv-BN-PReLU
+layout): six 5×5 convolutions (32, 32, 64, 64, 128, 128 channels, padding 2),
+each followed by batch normalization and PReLU, with 2×2 max pooling after
+every second one; then a 2-unit linear layer with PReLU (the feature) and 10
+log-softmax outputs.
 
-Training (seed 004): NLL loss on the log-softmax outputs plus Center Loss on
+Training: NLL loss on the log-softmax outputs plus Center Loss on
 the feature; SGD with momentum 0.9 and weight decay 5e-4, StepLR (×0.8 every
 20 epochs), inputs normalized with MNIST's mean 0.1309 and std 0.3084.
 Center Loss in the paper's form (centers moved by the update rule, α = 0.5) by
-default, or with ``--learnable-centers`` as seed 004 trains them: a Parameter
-with its own SGD, lr 0.5. ``--lambda 0`` trains softmax only.
+default, or with ``--learnable-centers`` trained by their own SGD (lr 0.5) as a
+Parameter. ``--lambda 0`` trains softmax only.
 
-Saves a scatter of the test features every epoch (frames/epoch=N.png, as seed
-004 does), a checkpoint every epoch (--resume continues), features.png,
-curves.png and metrics.json.
+Saves a scatter of the test features every epoch (frames/epoch=N.png), a
+checkpoint every epoch (--resume continues), features.png, curves.png and
+metrics.json.
 
     python examples/center_loss_convnet.py --data ../shared/data --epochs 10
 """
@@ -50,7 +52,7 @@ class LeNetsPlusPlus(node.Network):
 
 def main(argv=None):
     p = common.parser(__doc__, epochs=10, batch_size=100, out="runs/center_loss_convnet")
-    p.add_argument("--lr", type=float, default=0.001, help="SGD learning rate (seed 004: 0.001)")
+    p.add_argument("--lr", type=float, default=0.001, help="SGD learning rate")
     p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=1.0, help="center loss weight λ (0: softmax only)")
     p.add_argument("--alpha", type=float, default=0.5, help="center update rate α (paper form)")
     p.add_argument("--learnable-centers", action="store_true", help="train the centers with their own SGD instead of the update rule")

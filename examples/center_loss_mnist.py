@@ -1,6 +1,6 @@
-"""Seed 000's experiment: an MLP with a 2-D feature layer trained with Center Loss on MNIST.
+"""The Center Loss notebook this package recreates: an MLP with a 2-D feature layer trained with Center Loss on MNIST.
 
-Recipe (the seed notebook's defaults): MLP 784-256-2-10 with ReLU, Adam lr 1e-3,
+Recipe (the notebook's defaults): MLP 784-256-2-10 with ReLU, Adam lr 1e-3,
 batch 128, 25 epochs, softmax cross entropy plus Center Loss on the 2-D layer
 in the paper's form (centers moved by the update rule with α = 0.01, loss
 weight λ = 1, the notebook's ``gain``). ``--no-center`` trains the softmax-only

@@ -1,4 +1,4 @@
-"""Seed 001's experiment: one CNN with a 2-D feature layer trained three ways, features compared.
+"""The PyTorch CNN comparison of cross entropy, Center Loss and PC loss: one CNN with a 2-D feature layer trained three ways, features compared.
 
 The network: three 5×5 convolutions (32, 64, 128 channels, padding 2), each
 followed by ReLU and 2×2 max pooling, global average pooling, a 2-unit layer
@@ -8,26 +8,25 @@ followed by ReLU and 2×2 max pooling, global average pooling, a 2-unit layer
 2. + Center Loss with learnable centers (their own SGD, lr 0.5), λ_c = 1;
 3. + Center Loss + PC loss, subtracted with λ_pc = 1e-4 (PC centers: SGD, lr 0.01).
 
-λ_c follows seed 001's definition, Σᵢ‖xᵢ - c_yᵢ‖²/B, which is twice the
+λ_c follows the PyTorch comparison's definition, Σᵢ‖xᵢ - c_yᵢ‖²/B, which is twice the
 paper's ½ convention used by ``node.LearnableCenterLoss``, so the loss here is
-built with lambda_=2·λ_c. Two departures from the seed's code, both fixes:
-the seed zeroes the centers' gradients *after* backward and right before their
+built with lambda_=2·λ_c. Two departures from the comparison's code, both fixes:
+it zeroes the centers' gradients *after* backward and right before their
 optimizer's step, so its centers never move; here they are trained. And its
 PC centers term reduces to ‖c_j‖² (see ``node.PCLoss``).
 
 The PC centers descend λ_pc·(-PC) like the network does (``node.PCLoss``'s
-default), so their effective step is lr·λ_pc. The seed's code divides λ_pc
+default), so their effective step is lr·λ_pc. The comparison's code divides λ_pc
 back out of their gradient, but
 -PC has no minimum in the centers (pushing them apart lowers it without end):
-trained that way at lr 0.01 they run away exponentially (the seed's 20-epoch
-recipe: loss -590 after epoch 2, -7e22 after epoch 8). The seed never sees this
-because its centers never move. ``--pc-divide-lambda`` restores the seed's
-scaling.
+trained that way at lr 0.01 they run away exponentially (the comparison's 20-epoch
+recipe: loss -590 after epoch 2, -7e22 after epoch 8). The comparison never sees this
+because its centers never move. ``--pc-divide-lambda`` restores its scaling.
 
 Defaults finish in minutes on two CPU cores: 3 epochs on 20,000 training
-images, tested on 2,000, with lr 0.01, since the seed's lr 0.001 barely moves
+images, tested on 2,000, with lr 0.01, since the comparison's lr 0.001 barely moves
 this network in so few steps (600 steps: 13% accuracy at 0.001, 78% at 0.01).
-``--full`` runs the seed's recipe: lr 0.001, 20 epochs on all 60,000 images.
+``--full`` runs the comparison's recipe: lr 0.001, 20 epochs on all 60,000 images.
 Writes features.png (three panels), metrics.json and a checkpoint per run.
 
     python examples/compare_losses.py --data ../shared/data
@@ -69,7 +68,7 @@ def train_run(folder, title, options, args, train, test, out):
     parts = {"model": model, "optimizer": optimizer, "loader": loader}
     center = pc = None
     if options["center"]:
-        # Seed 001 steps its centers on the plain gradient of its loss: scale_centers_by_lambda=True.
+        # The PyTorch comparison steps its centers on the plain gradient of its loss: scale_centers_by_lambda=True.
         center = node.LearnableCenterLoss(10, 2, lambda_=2 * args.lambda_center, scale_centers_by_lambda=True, rng=seed + 2)
         parts["center"], parts["center_optimizer"] = center, node.SGD(center.parameters(), lr=args.center_lr)
     if options["pc"]:
@@ -114,13 +113,13 @@ def main(argv=None):
     p = common.parser(__doc__, epochs=3, batch_size=100, out="runs/compare_losses", limit=20000, helps={
         "limit": f"use only the first N training images and the first min(N, 2,000) test images, N >= {common.MIN_LIMIT}",
     })
-    p.add_argument("--full", action="store_true", help="the seed's recipe: 20 epochs on all 60,000 / 10,000 images (overrides --epochs and --limit)")
-    p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.01; 0.001, the seed's, with --full)")
-    p.add_argument("--lambda-center", type=float, default=1.0, help="Center Loss weight λ_c in seed 001's convention (Σ‖x-c‖²/B)")
+    p.add_argument("--full", action="store_true", help="the PyTorch comparison's recipe: 20 epochs on all 60,000 / 10,000 images (overrides --epochs and --limit)")
+    p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.01; 0.001, the PyTorch comparison's, with --full)")
+    p.add_argument("--lambda-center", type=float, default=1.0, help="Center Loss weight λ_c in the PyTorch comparison's convention (Σ‖x-c‖²/B)")
     p.add_argument("--center-lr", type=float, default=0.5, help="learning rate of the centers' own SGD")
     p.add_argument("--lambda-pc", type=float, default=1e-4, help="PC loss weight λ_pc (the PC loss is subtracted)")
     p.add_argument("--pc-lr", type=float, default=0.01, help="learning rate of the PC centers' own SGD")
-    p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as seed 001's code does (they run away)")
+    p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as the PyTorch comparison's code does (they run away)")
     args = p.parse_args(argv)
     if args.full:
         args.epochs, args.limit = 20, None

@@ -1,7 +1,7 @@
-"""Seed 002's experiment: sigmoid cross entropy as a custom Function with an analytic backward,
+"""Sigmoid cross entropy with soft targets as a custom Function with an analytic backward,
 trained side by side with the same loss built from primitive ops.
 
-Seed 002 writes the loss (1/N) Σ [log(1 + eˣ) - t·x] for targets t ∈ [0, 1] as a
+The experiment writes the loss (1/N) Σ [log(1 + eˣ) - t·x] for targets t ∈ [0, 1] as a
 Chainer Function whose backward is simply (σ(x) - t)/N, and checks on MNIST
 (an MLP with 1000 hidden units, batch 100, 20 epochs) that it trains the same
 as the version whose backward autograd derives. Here the custom Function is
@@ -28,7 +28,7 @@ def primitive_sigmoid_cross_entropy(x, t):
 
 
 class MLP(node.Network):
-    """784 -> 1000 -> 1000 -> 10 with ReLU (Chainer's MNIST example, which seed 002 builds on)."""
+    """784 -> 1000 -> 1000 -> 10 with ReLU (Chainer's MNIST example, which the experiment builds on)."""
 
     def __init__(self, rng, units=1000):
         self.layers = [node.Linear(784, units, rng=rng), node.Linear(units, units, rng=rng), node.Linear(units, 10, rng=rng)]

@@ -19,11 +19,11 @@ import numpy as np
 
 from . import backend
 
-# InlineFigure is made on first use by the module __getattr__ below (pyflakes cannot see it).
-__all__ = ["InlineFigure", "feature_panels", "save_epoch_frame", "scatter_features", "scatter_features_on", "training_curves"]
+# InlineFigure is made on first use by the module __getattr__ below, which pyflakes cannot see.
+__all__ = ["InlineFigure", "feature_panels", "save_epoch_frame", "scatter_features", "scatter_features_on", "training_curves"]  # noqa: F822
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inline_figure_class():
     """Define InlineFigure on first use, so that ``import node`` does not import matplotlib."""
     from matplotlib.figure import Figure
@@ -96,7 +96,7 @@ def scatter_features_on(ax, features, labels, title=None, classes=None, point_si
 
 
 def scatter_features(features, labels, path=None, title=None, classes=None):
-    """One scatter plot of 2-D features by class (the seeds' figure); saved to ``path`` if given.
+    """One scatter plot of 2-D features by class (the figure of the Center Loss experiments); saved to ``path`` if given.
 
     Args:
         features: (N, 2) array (NumPy or CuPy) of features.
@@ -114,7 +114,7 @@ def scatter_features(features, labels, path=None, title=None, classes=None):
 
 
 def save_epoch_frame(features, labels, epoch, folder, classes=None):
-    """Save the scatter of this epoch's features as ``folder/epoch=N.png`` (as seed 004 does)."""
+    """Save the scatter of this epoch's features as ``folder/epoch=N.png`` (as the LeNets++ Center Loss training does)."""
     path = Path(folder) / f"epoch={epoch}.png"
     scatter_features(features, labels, path, title=f"epoch={epoch}", classes=classes)
     return path

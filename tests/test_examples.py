@@ -67,7 +67,7 @@ def test_center_loss_convnet(tmp_path, data, extra):
 def test_soft_target_sigmoid(tmp_path, data):
     results = run("soft_target_sigmoid", "--data", data, "--limit", 300, "--epochs", 1, "--units", 64, "--out", tmp_path)
     custom, primitive = results
-    assert custom["test_loss"] == pytest.approx(primitive["test_loss"], rel=1e-3)  # the seed's point: they train alike
+    assert custom["test_loss"] == pytest.approx(primitive["test_loss"], rel=1e-3)  # the experiment's point: they train alike
     assert (tmp_path / "curves.png").is_file()
 
 

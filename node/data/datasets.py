@@ -108,7 +108,7 @@ class MNIST(Dataset):
     """MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28, classes 0-9.
 
     ``dataset[i]`` is ``(image, target)``: the image as floats in 0..255 (the
-    seed notebook divides by 255 itself), flattened to 784 values or shaped
+    Center Loss notebook this package recreates divides by 255 itself), flattened to 784 values or shaped
     (1, 28, 28) for conv nets; the target one-hot of length 10, or the integer label.
 
     Args:

@@ -22,7 +22,7 @@ class DataLoader:
         dataset: a Dataset. With ``batch_indexing`` it is indexed once per batch
             with an integer array; otherwise samples are fetched one by one and stacked.
         batch_size: samples per batch.
-        shuffle: reshuffle every epoch (default True, as the seed notebook expects).
+        shuffle: reshuffle every epoch (default True, as the Center Loss notebook this package recreates expects).
         drop_last: drop the last, smaller batch. Default False: every sample is
             seen once per epoch, and ``len(loader)`` = ceil(len(dataset) / batch_size).
         seed: int seed (or numpy.random.Generator) of the shuffling; None for fresh

@@ -16,9 +16,10 @@ They differ in how the centers move:
   changes the center step. This rule is not the gradient of L (that would be
   λ Σᵢ (c_j - xᵢ) / M, which depends on λ and on the batch size M).
 
-* ``LearnableCenterLoss`` — the form of seeds 001 and 004 (seed 001 drops the ½:
-  use twice the λ): centers are a
-  Parameter trained by their own optimizer (SGD, lr 0.5 there) from the
+* ``LearnableCenterLoss`` — the form of LeNets++ with Center Loss (Conv-BN-PReLU,
+  NLL loss, centers trained by their own SGD) and of the PyTorch CNN comparison of
+  cross entropy, Center Loss and PC loss (which drops the ½: use twice the λ):
+  centers are a Parameter trained by their own optimizer (SGD, lr 0.5 there) from the
   gradient ∂L/∂c_j = λ Σᵢ δ(yᵢ = j)(c_j - xᵢ)/M. The common pitfall: with a
   small λ the centers barely move. By default (``scale_centers_by_lambda=False``)
   λ is divided back out of the centers' gradient, so their step depends on
@@ -68,7 +69,7 @@ def check_features(x, labels, num_features, name, centers):
 
 
 def initial_centers(num_classes, num_features, rng, dtype):
-    """Standard-normal centers (as the seeds draw them), from a seeded generator, on the active backend."""
+    """Standard-normal centers (as the Center Loss notebook and the PyTorch comparison draw them), from a seeded generator, on the active backend."""
     draws = as_generator(rng).standard_normal((num_classes, num_features))
     return backend.as_array(draws, backend.backend_module(), dtype=dtype or get_default_dtype())
 
@@ -79,7 +80,7 @@ class CenterLoss(Layer):
     Args:
         num_classes: K, the number of centers.
         num_features: D, the feature size.
-        alpha: α, the centers' rate (the seed notebook uses 0.01; the paper 0.5).
+        alpha: α, the centers' rate (the Center Loss notebook this package recreates uses 0.01; the paper 0.5).
         lambda_: λ, the weight of the loss (the notebook's ``gain``).
         rng: seeds the centers' initialisation.
 
@@ -159,7 +160,7 @@ class LearnableCenters(Layer):
 
 
 class LearnableCenterLoss(LearnableCenters):
-    """Center Loss with the centers as a Parameter, trained by their own optimizer (seeds 001, 004).
+    """Center Loss with the centers as a Parameter, trained by their own optimizer (LeNets++ with Center Loss; the PyTorch CNN comparison).
 
     Args:
         num_classes, num_features: K centers of size D.
@@ -171,7 +172,8 @@ class LearnableCenterLoss(LearnableCenters):
 
     Give the centers to a separate optimizer, e.g. ``node.SGD(loss.parameters(), lr=0.5)``.
 
-    The ½ follows the paper (and seed 004). Seed 001 writes its center loss as
+    The ½ follows the paper (and LeNets++ with Center Loss). The PyTorch CNN
+    comparison of cross entropy, Center Loss and PC loss writes its center loss as
     Σᵢ‖xᵢ - c_yᵢ‖²/M, without the ½: that is this loss with λ doubled, which is
     how ``examples/compare_losses.py`` reproduces it (``lambda_=2·λ_c``).
     """

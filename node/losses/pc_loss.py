@@ -1,4 +1,4 @@
-"""PC (prototype conformity) loss, as seed 001 uses it next to Center Loss.
+"""PC (prototype conformity) loss, as the PyTorch CNN comparison of cross entropy, Center Loss and PC loss uses it.
 
 For features xᵢ (B of them) with labels yᵢ and K learnable centers c_j:
 
@@ -6,16 +6,16 @@ For features xᵢ (B of them) with labels yᵢ and K learnable centers c_j:
 
 the distance of each feature from the *other* classes' centers, plus the
 distance of its own class's center from them. Training *subtracts* it with a
-small weight (seed 001: ``xent + λ_c·center - λ_pc·pc`` with λ_pc = 1e-4), so
+small weight (that comparison: ``xent + λ_c·center - λ_pc·pc`` with λ_pc = 1e-4), so
 features and centers are pushed apart while Center Loss pulls each feature to
 its own center. The centers have their own optimizer (SGD, lr 0.01 there).
 
-(Seed 001's code builds the centers term from (mask·c - (1-mask)·c)², which
+(The comparison's code builds the centers term from (mask·c - (1-mask)·c)², which
 reduces to ‖c_j‖²; this module computes the ‖c_yᵢ - c_j‖² its description states.)
 
 Unlike Center Loss, -PC has no minimum in the centers: moving them apart
 lowers it without end. So by default λ stays in the centers' gradient
-(``scale_centers_by_lambda=True``) and they step at lr·λ. Seed 001's code
+(``scale_centers_by_lambda=True``) and they step at lr·λ. The comparison's code
 divides λ back out (``scale_centers_by_lambda=False``); centers trained that
 way at lr 0.01 run away exponentially.
 """
@@ -29,8 +29,8 @@ class PCLoss(LearnableCenters):
 
     Args:
         num_classes, num_features: K centers of size D (K >= 2).
-        lambda_: λ, the weight (seed 001: 1e-4).
-        scale_centers_by_lambda: True (default) keeps λ in the centers' gradient; False divides it out, as seed 001.
+        lambda_: λ, the weight (the comparison: 1e-4).
+        scale_centers_by_lambda: True (default) keeps λ in the centers' gradient; False divides it out, as the comparison's code does.
         rng: seeds the centers' initialisation.
     """
 
