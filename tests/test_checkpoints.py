@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import node
+from node import fileio
+from node.fileio import atomic_write
 
 from conftest import REPO
 
@@ -138,6 +140,31 @@ def test_checkpoints_get_the_permissions_the_umask_gives(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE(os.stat(tmp_path / "c.npz").st_mode) == 0o640  # not mkstemp's 0o600
+
+
+def test_atomic_write_leaves_the_target_alone_when_the_block_fails(tmp_path):
+    target = tmp_path / "report.json"
+    with atomic_write(target, "w") as f:
+        f.write("{\"λ\": 1}")
+    with pytest.raises(KeyError), atomic_write(target, "w") as f:
+        f.write("half")
+        raise KeyError("interrupted")
+    assert target.read_text(encoding="utf-8") == "{\"λ\": 1}" and os.listdir(tmp_path) == ["report.json"]
+    with pytest.raises(ValueError, match=r"mode must be one of \['w', 'wb', 'wt'\].*got 'a'"), atomic_write(target, "a"):
+        pass
+
+
+def test_atomic_write_judges_another_machines_temporaries_by_age(tmp_path):
+    target = tmp_path / "t.bin"
+    fresh = tmp_path / f".tmp-t.bin-{os.getpid()}-elsewhere.example-0123abcd"  # its pid means nothing here
+    old = tmp_path / f".tmp-t.bin-{os.getpid()}-elsewhere.example-4567cdef"
+    fresh.write_bytes(b"x")
+    old.write_bytes(b"x")
+    long_ago = time.time() - fileio.STALE_AFTER - 60
+    os.utime(old, (long_ago, long_ago))
+    with atomic_write(target) as f:
+        f.write(b"data")
+    assert sorted(os.listdir(tmp_path)) == sorted([fresh.name, "t.bin"])
 
 
 # ---- 2. one error for every unreadable checkpoint -----------------------------------------
