@@ -131,6 +131,16 @@ def is_array(x):
     return isinstance(x, _cupy.ndarray)
 
 
+def on_host(*arrays):
+    """True when every array given (None skipped) is a NumPy array, in host memory.
+
+    The CPU kernels of ``node.kernels`` (passes over rows in memory order,
+    arrays reused between steps) apply there; on the GPU the reference ops,
+    or kernels made for it, run instead.
+    """
+    return all(a is None or isinstance(a, np.ndarray) for a in arrays)
+
+
 def _first_cupy_array(x):
     """A CuPy array met before node loaded CuPy (the user imported it): load it now, so the array is recognised."""
     if not type(x).__module__.startswith("cupy"):

@@ -1,37 +1,51 @@
-"""Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax."""
-import numpy as np
+"""Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax.
 
-from ..backend import fused, get_array_module
-from ..kernels.memory import channel_matrix, empty_like_layout, same_layout, sum_per_channel, temporary
+The piecewise-linear ones (ReLU, LeakyReLU, PReLU in x) multiply the gradient
+by a mask that depends only on the sign of x: a constant, so their second
+derivative is zero wherever it exists. Sigmoid, tanh and the softmaxes write
+their derivative with their output y (``saved_outputs()``), which the
+backward then differentiates.
+
+ReLU's and PReLU's gradients are Functions of their own (``ReLUGrad``,
+``ParametricReLUGrad``), so that a fast kernel can compute them in a training
+step (``node.kernels.activation``) and so that they can be differentiated again.
+"""
+from ..backend import get_array_module
 from ..core import Function, as_node
-from .normalization import _fast_rows
-
-
-# Masks multiply instead of going through xp.where: on NumPy, g * (y > 0) is
-# several times faster than where(y > 0, g, 0), and these run on every activation.
+from .math import Exp
 
 
 class ReLU(Function):
+    """max(x, 0); gx = gy where x > 0, else 0."""
+
+    differentiable_backward = True
+
     def forward(self, x):
-        self.y = get_array_module(x).maximum(x, 0)
-        return self.y
+        return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return _pass_where_positive(gy, self.y)
-
-    def backward_graph(self, gy):
-        # The mask is a constant: ReLU's second derivative is 0 (wherever it exists).
-        return gy * (self.y > 0)
+        return ReLUGrad(self.inputs[0].value)(gy)
 
 
-@fused
-def _pass_where_positive(xp, gy, y):
-    """gy where y > 0, else 0 (one kernel on CuPy)."""
-    return gy * (y > 0)
+class ReLUGrad(Function):
+    """gy where x > 0, else 0, for a constant array x: linear in gy, so its backward is itself."""
+
+    differentiable_backward = True
+
+    def __init__(self, x):
+        self.x = x
+
+    def forward(self, gy):
+        return gy * (self.x > 0)
+
+    def backward(self, ggx):
+        return ReLUGrad(self.x)(ggx)
 
 
 class LeakyReLU(Function):
     """x if x > 0 else slope·x: y = x · s with s = 1 or slope, and gx = gy · s."""
+
+    differentiable_backward = True
 
     def __init__(self, slope):
         self.slope = slope
@@ -44,118 +58,84 @@ class LeakyReLU(Function):
     def backward(self, gy):
         return gy * self.scale
 
-    backward_graph = backward  # a constant scale: linear in gy, no second derivative in x
+
+def slope_shape(x):
+    """The shape PReLU's slopes take to broadcast against x: per channel (axis 1), or per element of a 1-D x."""
+    return (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 1 else (-1,)
 
 
-class PReLU(Function):
-    """y = x if x > 0 else a·x, with a learned slope ``a`` per channel (axis 1).
+def sum_per_slope(v, a_shape):
+    """v (x's shape) summed over every axis but the channel axis, to the slopes' shape (C,), or (1,) for a shared one."""
+    if v.ndim > 1:
+        v = v.sum(axis=(0,) + tuple(range(2, v.ndim)))
+    return v.sum(keepdims=True) if a_shape == (1,) else v
 
-    ``a`` has shape (C,) (or (1,), shared by all channels). With s = 1 where
-    x > 0 and s = a elsewhere: y = x·s, gx = gy·s, and ga sums gy·min(x, 0)
-    over every axis but the channel axis.
+
+class ParametricReLU(Function):
+    """y = x if x > 0 else a·x, with a learned slope ``a`` per channel (axis 1), or one shared (shape (1,)).
+
+    With s = 1 where x > 0 and s = a elsewhere: y = s·x, gx = s·gy, and ga sums
+    gy·min(x, 0) over every axis but the channel axis (``ParametricReLUGrad``).
     """
 
-    workspace = None  # a node.kernels.Workspace for the large arrays, set by the PReLU layer
-    scale = None
+    differentiable_backward = True
 
     def forward(self, x, a):
-        self.shape = (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 1 else (-1,)
-        rows, inner = _fast_rows(x, a)
-        if rows is not None:
-            slopes = a if a.shape[0] == x.shape[1] else np.repeat(a, x.shape[1])
-            # With every slope ≤ 1, prelu(x) = max(x, a·x) (≥ 1: min): two passes over memory.
-            combine = np.maximum if slopes.max() <= 1 else np.minimum if slopes.min() >= 1 else None
-            if combine is not None:
-                y = empty_like_layout(x, workspace=self.workspace, name="y")
-                out, _ = channel_matrix(y)
-                np.multiply(rows, np.repeat(slopes, inner), out=out)
-                combine(out, rows, out=out)
-                return y
-        slopes = a.reshape(self.shape)
-        self.scale = (x > 0) * (1 - slopes) + slopes
-        return x * self.scale
+        return get_array_module(x).where(x > 0, x, a.reshape(slope_shape(x)) * x)
 
     def backward(self, gy):
-        x, a = self.inputs
-        xp = get_array_module(gy)
-        if self.scale is None:
-            return self._backward_rows(gy)
-        gx = gy * self.scale if x.requires_grad else None
-        ga = None
-        if a.requires_grad:
-            contrib = gy * xp.minimum(x.value, 0)
-            ga = sum_per_channel(contrib) if x.ndim > 1 else contrib
-            if a.shape == (1,):
-                ga = ga.sum(keepdims=True)
-        return gx, ga
+        x, a = self.saved_inputs()
+        return ParametricReLUGrad()(x, a, gy)
 
-    def _backward_rows(self, gy):
-        """The NumPy path: per-channel rows over x's memory order, into workspace arrays."""
-        x, a = self.inputs
-        ws = self.workspace
-        xv = x.value
-        rows, inner = channel_matrix(xv)
-        if not same_layout(gy, xv):
-            g = empty_like_layout(xv, workspace=ws, name="elementwise a", allocate=temporary)
-            g[...] = gy
-            gy = g
-        grows, _ = channel_matrix(gy)
-        slopes = a.value if a.shape[0] == xv.shape[1] else np.repeat(a.value, xv.shape[1])
-        gx = ga = None
-        if x.requires_grad:  # gx = gy·s with s = 1 where x > 0, else a
-            gx = empty_like_layout(xv, workspace=ws, name="prelu gx", allocate=temporary)
-            s, _ = channel_matrix(gx)
-            np.greater(rows, 0, out=s)
-            np.multiply(s, np.repeat(1 - slopes, inner), out=s)
-            np.add(s, np.repeat(slopes, inner), out=s)
-            np.multiply(s, grows, out=s)
-        if a.requires_grad:  # Σ gy·min(x, 0) per channel
-            negative = empty_like_layout(xv, workspace=ws, name="elementwise b", allocate=temporary)
-            t, _ = channel_matrix(negative)
-            np.minimum(rows, 0, out=t)
-            ga = np.einsum("ij,ij->j", t, grows).reshape(-1, inner).sum(axis=1)
-            if a.shape == (1,):
-                ga = ga.sum(keepdims=True)
-        return gx, ga
 
-    def backward_graph(self, gy):
-        x, a = self.inputs
-        negative = x.value <= 0  # constant masks: piecewise linear in x
-        slopes = a.reshape(self.shape)
-        gx = gy * (slopes * negative + (x.value > 0)) if x.requires_grad else None
-        ga = None
-        if a.requires_grad:
-            contrib = gy * x * negative
-            if x.ndim > 1:
-                contrib = contrib.sum(axis=(0,) + tuple(range(2, x.ndim)))
-            ga = contrib.sum(keepdims=True) if a.shape == (1,) else contrib
-        return gx, ga
+class ParametricReLUGrad(Function):
+    """(gx, ga) = (s·gy, Σ gy·min(x, 0)) of ``ParametricReLU``, as a Function of (x, a, gy).
+
+    Linear in gy and in a; in x piecewise linear, with the mask x ≤ 0 a
+    constant. So for upstream gradients (A, B) of (gx, ga), with B broadcast
+    per channel: ∂/∂gy = s·A + B·min(x, 0), ∂/∂a = Σ A·gy where x ≤ 0, and
+    ∂/∂x = B·gy where x ≤ 0.
+    """
+
+    differentiable_backward = True
+
+    def forward(self, x, a, gy):
+        negative = x <= 0
+        s = get_array_module(x).where(negative, a.reshape(slope_shape(x)), 1)
+        return gy * s, sum_per_slope(gy * x * negative, a.shape)
+
+    def backward(self, ggx, gga):
+        x, a, gy = self.saved_inputs()
+        negative = (self.inputs[0].value <= 0).astype(x.dtype)  # a constant mask
+        b = gga.reshape(slope_shape(x))
+        s = a.reshape(slope_shape(x)) * negative + (1 - negative)
+        return b * gy * negative, sum_per_slope(ggx * gy * negative, a.shape), ggx * s + b * x * negative
 
 
 class Sigmoid(Function):
+    """1/(1 + e⁻ˣ); gx = gy·y·(1 - y)."""
+
+    differentiable_backward = True
+
     def forward(self, x):
         # 0.5·tanh(0.5x) + 0.5 equals 1/(1+e⁻ˣ) and never overflows.
-        self.y = get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5
-        return self.y
+        return get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5
 
     def backward(self, gy):
-        return gy * self.y * (1 - self.y)
-
-    def backward_graph(self, gy):
-        y = self.saved_output()
+        (y,) = self.saved_outputs()
         return gy * y * (1 - y)
 
 
 class Tanh(Function):
+    """tanh x; gx = gy·(1 - y²)."""
+
+    differentiable_backward = True
+
     def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
-        return self.y
+        return get_array_module(x).tanh(x)
 
     def backward(self, gy):
-        return gy * (1 - self.y * self.y)
-
-    def backward_graph(self, gy):
-        y = self.saved_output()
+        (y,) = self.saved_outputs()
         return gy * (1 - y * y)
 
 
@@ -165,43 +145,37 @@ class Softmax(Function):
     Backward: gx = y · (gy - Σ gy·y), the Jacobian-vector product without the Jacobian.
     """
 
+    differentiable_backward = True
+
     def __init__(self, axis=-1):
         self.axis = axis
 
     def forward(self, x):
-        xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        self.y = e / e.sum(axis=self.axis, keepdims=True)
-        return self.y
+        e = get_array_module(x).exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, gy):
-        y = self.y
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
-
-    def backward_graph(self, gy):
-        y = self.saved_output()
+        (y,) = self.saved_outputs()
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(Function):
     """yᵢ = xᵢ - log Σⱼ eˣʲ, computed as (xᵢ - m) - log Σⱼ e^(xⱼ - m) with m = max x.
 
-    Backward: gx = gy - softmax(x) · Σ gy.
+    Backward: gx = gy - softmax(x) · Σ gy, with softmax(x) = eʸ.
     """
+
+    differentiable_backward = True
 
     def __init__(self, axis=-1):
         self.axis = axis
 
     def forward(self, x):
-        self.y = log_softmax_array(x, self.axis)
-        return self.y
+        return log_softmax_array(x, self.axis)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
-
-    def backward_graph(self, gy):
-        return gy - self.saved_output().exp() * gy.sum(axis=self.axis, keepdims=True)
+        (y,) = self.saved_outputs()
+        return gy - Exp()(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
 def log_softmax_array(x, axis):
@@ -221,20 +195,15 @@ def leaky_relu(x, slope=0.01):
     return LeakyReLU(slope)(x)
 
 
-def prelu(x, a, workspace=None):
-    """Parametric ReLU: x if x > 0 else a·x, ``a`` per channel (axis 1).
-
-    ``workspace``: a ``node.kernels.Workspace`` to take the large arrays from (the PReLU layer passes its own).
-    """
+def prelu(x, a):
+    """Parametric ReLU: x if x > 0 else a·x, with slopes ``a`` of shape (C,) (one per channel, axis 1) or (1,)."""
     x, a = as_node(x), as_node(a, like=x)
     if x.ndim == 0:
         raise ValueError("prelu needs an input with at least one dimension")
     channels = x.shape[1] if x.ndim > 1 else x.shape[0]
     if a.ndim != 1 or a.shape[0] not in (1, channels):
         raise ValueError(f"prelu: slopes of shape {a.shape} do not fit input of shape {x.shape}; expected (1,) or ({channels},)")
-    f = PReLU()
-    f.workspace = workspace
-    return f(x, a)
+    return ParametricReLU()(x, a)
 
 
 def sigmoid(x):

@@ -1,153 +1,165 @@
-"""Batch normalization over the batch axis (and spatial axes), per channel (axis 1)."""
-import numpy as np
+"""Batch normalization of x (N, C, ...) per channel (axis 1), over the batch and the other axes.
 
-from ..backend import get_array_module
-from ..kernels.memory import channel_matrix, empty_like_layout, same_layout, sum_per_channel, temporary
+For each channel, with m values of it in the batch:
+
+    x̂ = (x - μ) / √(σ² + ε),     y = γ·x̂ + β
+
+In training μ and σ² are the mean and the (biased) variance of those m
+values; in evaluation they are the running statistics, constants. Writing
+s = 1/√(σ² + ε) and taking every mean over a channel's m values, the gradient is
+
+    gβ = Σ gy,     gγ = Σ gy·x̂,
+    gx = γ·s·gy                                         (evaluation)
+    gx = γ·s·(gy - mean(gy) - x̂·mean(gy·x̂))             (training)
+
+the two extra terms of training coming from μ and σ², which depend on x.
+That gradient is a Function of its own, ``BatchNormalizationGrad``, so that
+a fast kernel can compute it in a training step (``node.kernels.normalization``)
+and so that it can be differentiated again: its backward recomputes x̂ and s
+from x with node operations, and differentiates through them.
+
+This module is the reference: NCHW broadcasting and fresh arrays.
+"""
 from ..core import Function, as_node
 
 
-def _fast_rows(x, *params):
-    """x's channel matrix (see ``node.backend.channel_matrix``) when the NumPy fast path applies, else (None, 0).
-
-    The fast path needs NumPy arrays of one real float dtype (the parameters and
-    statistics too, so that nothing is promoted) and x lying in memory as some
-    order of its axes; it then runs every per-channel step as one pass over
-    long contiguous rows, into arrays of the layer's workspace.
-    """
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        return None, 0
-    if any(p is not None and (not isinstance(p, np.ndarray) or p.dtype != x.dtype) for p in params):
-        return None, 0
-    return channel_matrix(x)
+def channel_shape(x):
+    """(1, C, 1, ...): the shape a per-channel vector takes to broadcast against x (N, C, ...)."""
+    return (1, -1) + (1,) * (x.ndim - 2)
 
 
-def _channel_sums(rows, inner):
-    """Σ per channel of a channel matrix (outer, C·inner): a (C,) array. No BLAS call, so no BLAS threads."""
-    return np.einsum("ij->j", rows).reshape(-1, inner).sum(axis=1)
+def channel_axes(x):
+    """Every axis of x (N, C, ...) but the channel axis: the axes a per-channel statistic reduces."""
+    return (0,) + tuple(range(2, x.ndim))
 
 
-def _channel_dot(a, b, inner):
-    """Σ per channel of a·b for two channel matrices of one layout, without the product array."""
-    return np.einsum("ij,ij->j", a, b).reshape(-1, inner).sum(axis=1)
+class BatchNormalization(Function):
+    """y = γ·x̂ + β per channel, from the batch's statistics (``training``) or the running ones.
 
-
-def _copy_into(out, a):
-    out[...] = a
-    return out
-
-
-class BatchNorm(Function):
-    """y = γ · x̂ + β with x̂ = (x - μ) / √(σ² + ε), per channel.
-
-    In training μ and σ² are the batch's statistics and depend on x, so the
-    backward has the two extra terms (m values per channel):
-
-        gx = γ/(m·√(σ² + ε)) · (m·gy - Σgy - x̂·Σ(gy·x̂))
-
-    In evaluation μ and σ² are the given running statistics (constants), and
-    gx = γ · gy / √(σ² + ε).
+    In training, running statistics given as arrays are updated in place from
+    the batch's (see ``update_running_statistics``), as in PyTorch.
     """
 
-    def __init__(self, eps=1e-5, mean=None, var=None):
-        self.eps, self.fixed_mean, self.fixed_var = eps, mean, var
+    differentiable_backward = True
 
-    workspace = None  # a node.kernels.Workspace for the large arrays, set by the BatchNorm layers
+    def __init__(self, eps=1e-5, running_mean=None, running_var=None, momentum=0.1, training=True):
+        self.eps, self.momentum, self.training = eps, momentum, training
+        self.running_mean, self.running_var = running_mean, running_var
 
     def forward(self, x, gamma, beta):
-        xp = get_array_module(x)
-        self.shape = (1, -1) + (1,) * (x.ndim - 2)
-        rows, inner = _fast_rows(x, gamma, beta, self.fixed_mean, self.fixed_var)
-        if rows is None:
-            return self._forward_broadcast(xp, x, gamma, beta)
-        # NumPy: per-channel rows over x's own memory order, results written in place (see _fast_rows).
-        m = x.size // x.shape[1]
-        y = empty_like_layout(x, workspace=self.workspace, name="y")
-        out, _ = channel_matrix(y)
-        if self.fixed_mean is None:
-            self.mean = _channel_sums(rows, inner) / m
-            np.subtract(rows, np.repeat(self.mean, inner), out=out)
-            self.var = _channel_dot(out, out, inner) / m
+        shape = channel_shape(x)
+        if self.training:
+            mean, var = x.mean(axis=channel_axes(x)), x.var(axis=channel_axes(x))
+            self.update_running_statistics(mean, var, x.size // x.shape[1])
         else:
-            self.mean, self.var = self.fixed_mean, self.fixed_var
-            np.subtract(rows, np.repeat(self.mean, inner), out=out)
-        self.inv_std = 1 / np.sqrt(self.var + self.eps)
-        np.multiply(out, np.repeat(gamma * self.inv_std, inner), out=out)
-        np.add(out, np.repeat(beta, inner), out=out)
-        return y
+            mean, var = self.running_mean, self.running_var
+        self.mean, self.inv_std = mean, (var + self.eps) ** -0.5  # per channel, for the backward
+        xhat = (x - mean.reshape(shape)) * self.inv_std.reshape(shape)
+        return gamma.reshape(shape) * xhat + beta.reshape(shape)
 
-    def _forward_broadcast(self, xp, x, gamma, beta):
-        if self.fixed_mean is None:
-            m = x.size // x.shape[1]
-            self.mean = sum_per_channel(x) / m
-            centered = x - self.mean.reshape(self.shape)
-            self.var = sum_per_channel(centered * centered) / m
-        else:
-            self.mean, self.var = self.fixed_mean, self.fixed_var
-            centered = x - self.mean.reshape(self.shape)
-        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        self.xhat = centered * self.inv_std.reshape(self.shape)
-        return self.xhat * gamma.reshape(self.shape) + beta.reshape(self.shape)
+    def update_running_statistics(self, mean, var, m):
+        """r ← (1 - momentum)·r + momentum·(the batch's statistic), in place; the variance unbiased (× m/(m - 1))."""
+        if self.running_mean is None:
+            return
+        self.running_mean *= 1 - self.momentum
+        self.running_mean += self.momentum * mean.astype(self.running_mean.dtype)
+        self.running_var *= 1 - self.momentum
+        self.running_var += (self.momentum * m / (m - 1)) * var.astype(self.running_var.dtype)
 
     def backward(self, gy):
-        x, gamma, _ = self.inputs
-        if getattr(self, "xhat", None) is not None or gy.dtype != x.dtype:
-            return self._backward_broadcast(gy)
-        ws = self.workspace
-        xv = x.value
-        rows, inner = channel_matrix(xv)
-        if not same_layout(gy, xv):  # line gy up with x's memory order (one copy)
-            gy = _copy_into(empty_like_layout(xv, workspace=ws, name="elementwise a", allocate=temporary), gy)
-        grows, _ = channel_matrix(gy)
-        gbeta = _channel_sums(grows, inner)
-        centered = empty_like_layout(xv, workspace=ws, name="elementwise b", allocate=temporary)
-        c, _ = channel_matrix(centered)
-        np.subtract(rows, np.repeat(self.mean, inner), out=c)
-        ggamma = _channel_dot(c, grows, inner) * self.inv_std
-        scale = gamma.value * self.inv_std
-        gx = empty_like_layout(xv, workspace=ws, name="batch_norm gx", allocate=temporary)
-        out, _ = channel_matrix(gx)
-        np.multiply(grows, np.repeat(scale, inner), out=out)
-        if self.fixed_mean is None:
-            # gx = scale·gy - scale·Σgy/m - scale·inv_std·Σ(gy·x̂)/m · (x - μ), per channel
-            m = x.size // x.shape[1]
-            np.multiply(c, np.repeat(-scale * self.inv_std * ggamma / m, inner), out=c)
-            np.add(c, np.repeat(-scale * gbeta / m, inner), out=c)
-            np.add(out, c, out=out)
-        return gx, ggamma, gbeta
-
-    def _backward_broadcast(self, gy):
-        x, gamma, _ = self.inputs
-        xhat = getattr(self, "xhat", None)
-        if xhat is None:
-            xhat = (x.value - self.mean.reshape(self.shape)) * self.inv_std.reshape(self.shape)
-        gbeta = sum_per_channel(gy)
-        ggamma = sum_per_channel(gy * xhat)
-        scale = (gamma.value * self.inv_std).reshape(self.shape)
-        if self.fixed_mean is not None:
-            gx = gy * scale
-        else:
-            m = x.size // x.shape[1]
-            gx = (scale / m) * (m * gy - gbeta.reshape(self.shape) - xhat * ggamma.reshape(self.shape))
-        return gx, ggamma, gbeta
-
-    def backward_graph(self, gy):
-        return self.backward_through(self.composite, gy)
-
-    def composite(self, x, gamma, beta):
-        """The same normalization with node operations, for ``backward_graph``."""
-        if self.fixed_mean is None:
-            axes = (0,) + tuple(range(2, x.ndim))
-            centered = x - x.mean(axis=axes, keepdims=True)
-            xhat = centered / ((centered * centered).mean(axis=axes, keepdims=True) + self.eps).sqrt()
-        else:  # running statistics are constants
-            xhat = (x - self.fixed_mean.reshape(self.shape)) * self.inv_std.reshape(self.shape)
-        return xhat * gamma.reshape(self.shape) + beta.reshape(self.shape)
+        x, gamma, _ = self.saved_inputs()
+        return BatchNormalizationGrad(self)(x, gamma, gy)
 
 
-def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, workspace=None):
-    """Batch normalization of x (N, C, ...) per channel; with running statistics given, uses them instead.
+class BatchNormalizationGrad(Function):
+    """(gx, gγ, gβ) of a batch normalization, as a Function of (x, γ, gy); see the module docstring.
 
-    ``workspace``: a ``node.kernels.Workspace`` to take the large arrays from (layers pass their own).
+    Its forward uses the statistics the batch normalization's forward computed
+    (the same numbers). Its backward is the derivative of those three formulas,
+    for upstream gradients (A, b, c) of (gx, gγ, gβ). With P(g) = g - mean(g) - x̂·mean(g·x̂)
+    (P is symmetric), r = Σ A·P(gy) and k = mean(gy·x̂), in training:
+
+        ∂/∂gy = γ·s·P(A) + b·x̂ + c,     ∂/∂γ = s·r,
+        ∂/∂x  = s·(P(G) - γ·s·r·x̂/m)     with  G = b·gy - γ·s·(k·A + mean(A·x̂)·gy),
+
+    G being the derivative with respect to x̂ (at fixed s) and the last term the
+    one through s = (σ² + ε)^(-1/2), whose derivative is -s²·x̂/m. In
+    evaluation s and μ are constants: ∂/∂gy = γ·s·A + b·x̂ + c, ∂/∂γ = Σ s·A·gy,
+    ∂/∂x = b·s·gy.
+    """
+
+    differentiable_backward = True
+
+    def __init__(self, batch_norm):
+        self.eps, self.training = batch_norm.eps, batch_norm.training
+        self.mean, self.inv_std = batch_norm.mean, batch_norm.inv_std
+
+    def forward(self, x, gamma, gy):
+        shape, axes, m = channel_shape(x), channel_axes(x), x.size // x.shape[1]
+        inv_std = self.inv_std.reshape(shape)
+        xhat = (x - self.mean.reshape(shape)) * inv_std
+        gbeta, ggamma = gy.sum(axis=axes), (gy * xhat).sum(axis=axes)
+        scale = gamma.reshape(shape) * inv_std
+        if not self.training:
+            return scale * gy, ggamma, gbeta
+        return scale * (gy - gbeta.reshape(shape) / m - xhat * ggamma.reshape(shape) / m), ggamma, gbeta
+
+    def normalize(self, x):
+        """(x̂, s) for x, s shaped to broadcast: recomputed from x with operations that Nodes record, in training."""
+        shape = channel_shape(x)
+        if not self.training:
+            inv_std = self.inv_std.reshape(shape)
+            return (x - self.mean.reshape(shape)) * inv_std, inv_std
+        centered = x - x.mean(axis=channel_axes(x), keepdims=True)
+        inv_std = ((centered * centered).mean(axis=channel_axes(x), keepdims=True) + self.eps) ** -0.5
+        return centered * inv_std, inv_std
+
+    def backward(self, ggx, gggamma, ggbeta):
+        x, gamma, gy = self.saved_inputs()
+        shape, axes, m = channel_shape(x), channel_axes(x), x.size // x.shape[1]
+        xhat, inv_std = self.normalize(x)
+        scale = gamma.reshape(shape) * inv_std
+        b, c = gggamma.reshape(shape), ggbeta.reshape(shape)
+        if not self.training:
+            return b * inv_std * gy, (inv_std * ggx * gy).sum(axis=axes), scale * ggx + b * xhat + c
+
+        def mean(g):
+            return g.mean(axis=axes, keepdims=True)
+
+        def project(g):
+            return g - mean(g) - xhat * mean(g * xhat)
+
+        r = (ggx * project(gy)).sum(axis=axes, keepdims=True)
+        g_xhat = b * gy - scale * (mean(gy * xhat) * ggx + mean(ggx * xhat) * gy)
+        gx = inv_std * (project(g_xhat) - scale * r * xhat / m)
+        return gx, (inv_std * r).reshape(-1), scale * project(ggx) + b * xhat + c
+
+
+def _check_statistics(x, running_mean, running_var, training):
+    channels = x.shape[1]
+    given = [s for s in (running_mean, running_var) if s is not None]
+    if len(given) == 1:
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and not given:
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    for name, s in (("running_mean", running_mean), ("running_var", running_var)):
+        if s is not None and s.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} of shape {s.shape} must have shape ({channels},) for input {x.shape}")
+    if training and x.size == channels:
+        raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
+
+
+def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, momentum=0.1, training=None):
+    """Batch normalization of x (N, C, ...) per channel: γ·(x - μ)/√(σ² + ε) + β.
+
+    Args:
+        training: normalize with the batch's own mean and (biased) variance; and
+            when ``running_mean`` and ``running_var`` (arrays of shape (C,)) are
+            given, update them in place: r ← (1 - momentum)·r + momentum·b,
+            with the batch's unbiased variance, as PyTorch's ``F.batch_norm``.
+            With ``training=False``, normalize with ``running_mean`` and
+            ``running_var`` instead. By default (None) it trains when no running
+            statistics are given and evaluates when they are.
     """
     x = as_node(x)
     if x.ndim < 2:
@@ -155,8 +167,7 @@ def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, wo
     gamma, beta = as_node(gamma, like=x), as_node(beta, like=x)
     if gamma.shape != (x.shape[1],) or beta.shape != (x.shape[1],):
         raise ValueError(f"batch_norm: gamma {gamma.shape} and beta {beta.shape} must have shape ({x.shape[1]},) for input {x.shape}")
-    if running_mean is None and x.size == x.shape[1]:
-        raise ValueError(f"batch_norm: training needs more than one value per channel, got input {x.shape}")
-    f = BatchNorm(eps, running_mean, running_var)
-    f.workspace = workspace
-    return f(x, gamma, beta)
+    if training is None:
+        training = running_mean is None
+    _check_statistics(x, running_mean, running_var, training)
+    return BatchNormalization(eps, running_mean, running_var, momentum, training)(x, gamma, beta)

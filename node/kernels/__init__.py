@@ -6,5 +6,6 @@ them all off (see ``node.dispatch``). ``memory`` holds the machinery they
 share: reused scratch arrays and memory orders.
 """
 from .memory import Workspace, release_thread_workspace, tune_host_allocator
+from . import activation, normalization, pooling  # noqa: F401  (register the activations', batch norm's and pooling's kernels)
 
 __all__ = ["Workspace", "release_thread_workspace", "tune_host_allocator"]

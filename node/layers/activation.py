@@ -1,5 +1,4 @@
 """Activations as layers, for Sequential. PReLU is the one with a parameter."""
-from ..kernels.memory import workspace_of
 from ..functions import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
 from .init import constant
 from .layer import Layer, Parameter
@@ -32,7 +31,7 @@ class PReLU(Layer):
         self.slope = Parameter(constant((num_parameters,), init, dtype), name="slope")
 
     def forward(self, x):
-        return prelu(x, self.slope, workspace_of(self))
+        return prelu(x, self.slope)
 
     def extra_repr(self):
         return f"num_parameters={self.slope.shape[0]}"

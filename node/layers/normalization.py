@@ -1,8 +1,6 @@
 """Batch normalization layers with running statistics for evaluation."""
-from ..kernels.memory import workspace_of
 from ..core import as_node
 from ..functions import batch_norm
-from ..functions.normalization import BatchNorm
 from .init import constant
 from .layer import Layer, Parameter
 
@@ -24,22 +22,12 @@ class _BatchNorm(Layer):
                 f"{type(self).__name__}({self.num_features}) expects inputs of "
                 f"{' or '.join(map(str, self.expected_ndim))} dimensions with {self.num_features} channels on axis 1, got {x.shape}"
             )
-        if not self.training:
-            return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var, workspace_of(self))
-        if x.size == 0:  # the statistics of no values are NaN: refuse before they reach the running averages
+        if self.training and x.size == 0:  # the statistics of no values are NaN: refuse before they reach the running averages
             raise ValueError(f"{type(self).__name__}: training on an empty batch (input {x.shape}); the running statistics are left unchanged")
-        if x.size == x.shape[1]:
+        if self.training and x.size == x.shape[1]:
             raise ValueError(f"{type(self).__name__}: training needs more than one value per channel, got input {x.shape}")
-        f = BatchNorm(self.eps)
-        f.workspace = workspace_of(self)
-        y = f(x, self.gamma, self.beta)
-        m = x.size // x.shape[1]
-        # Exponential running averages; the variance uses the unbiased estimate, as PyTorch does.
-        self.running_mean *= 1 - self.momentum
-        self.running_mean += self.momentum * f.mean.astype(self.running_mean.dtype)
-        self.running_var *= 1 - self.momentum
-        self.running_var += (self.momentum * m / (m - 1)) * f.var.astype(self.running_var.dtype)
-        return y
+        # In training, batch_norm also updates the running averages in place (the variance unbiased, as PyTorch does).
+        return batch_norm(x, self.gamma, self.beta, self.eps, self.running_mean, self.running_var, self.momentum, self.training)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

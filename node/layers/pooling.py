@@ -1,5 +1,4 @@
 """Pooling and reshaping layers: MaxPool2d, AvgPool2d, GlobalAvgPool2d, Flatten."""
-from ..kernels.memory import workspace_of
 from ..functions import avg_pool2d, flatten, global_avg_pool2d, max_pool2d
 from .layer import Layer
 
@@ -11,7 +10,7 @@ class MaxPool2d(Layer):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def forward(self, x):
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding, workspace_of(self))
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
         return f"{self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"

@@ -1,0 +1,89 @@
+"""Fast kernels for the activations (``node.functions.activation``).
+
+* PReLU and its gradient as passes over rows of x's memory order (see
+  ``node.kernels.normalization``, whose helpers they share). With every slope
+  at most 1, prelu(x) = max(x, a·x) (at least 1: min): two passes over memory
+  instead of a mask, a product and a selection.
+* ReLU's gradient on the GPU as one fused kernel (``node.backend.fused``)
+  instead of a comparison and a product.
+"""
+from ..backend import fused, get_array_module, on_host
+from ..dispatch import Kernel, register_kernel
+from ..functions.activation import ParametricReLU, ParametricReLUGrad, ReLUGrad
+from .memory import channel_matrix, pooled
+from .normalization import channel_dot, channel_rows, like, rows_of, scratch
+
+
+def per_channel(a, channels):
+    """The slopes ``a`` as one per channel: ``a`` itself, or a shared slope repeated."""
+    return a if a.shape[0] == channels else get_array_module(a).repeat(a, channels)
+
+
+class ParametricReLURows(Kernel):
+    """``ParametricReLU``'s forward as max(x, a·x) (or min, for slopes ≥ 1) over x's rows, into a reused output."""
+
+    name = "rows"
+
+    def applies(self, f, x, a):
+        if channel_rows(x, a)[0] is None:
+            return False
+        return bool(a.max() <= 1 or a.min() >= 1)
+
+    def forward(self, f, x, a):
+        xp = get_array_module(x)
+        rows, inner = channel_matrix(x)
+        slopes = per_channel(a, x.shape[1])
+        y = like(x, pooled, "prelu y")
+        out, _ = channel_matrix(y)
+        xp.multiply(rows, xp.repeat(slopes, inner), out=out)
+        (xp.maximum if slopes.max() <= 1 else xp.minimum)(out, rows, out=out)
+        return y
+
+
+class ParametricReLUGradRows(Kernel):
+    """``ParametricReLUGrad``'s forward over rows in x's memory order: gx = gy·s, ga = Σ gy·min(x, 0) per channel."""
+
+    name = "rows"
+
+    def applies(self, g, x, a, gy):
+        return channel_rows(x, a, gy)[0] is not None
+
+    def forward(self, g, x, a, gy):
+        xp = get_array_module(x)
+        rows, inner = channel_matrix(x)
+        grows = rows_of(gy, x, "elementwise a")
+        slopes = per_channel(a, x.shape[1])
+        gx = like(x, scratch, "prelu gx")
+        s, _ = channel_matrix(gx)
+        xp.greater(rows, 0, out=s)  # s = 1 where x > 0, else a
+        xp.multiply(s, xp.repeat(1 - slopes, inner), out=s)
+        xp.add(s, xp.repeat(slopes, inner), out=s)
+        xp.multiply(s, grows, out=s)
+        negative = like(x, scratch, "elementwise b")
+        t, _ = channel_matrix(negative)
+        xp.minimum(rows, 0, out=t)
+        ga = channel_dot(t, grows, inner)
+        return gx, ga.sum(keepdims=True) if a.shape == (1,) else ga
+
+
+@fused
+def _pass_where_positive(xp, gy, x):
+    """gy where x > 0, else 0."""
+    return gy * (x > 0)
+
+
+class FusedReLUGrad(Kernel):
+    """``ReLUGrad`` on the GPU: the comparison and the product as one kernel."""
+
+    name = "fused"
+
+    def applies(self, g, gy):
+        return not on_host(gy)
+
+    def forward(self, g, gy):
+        return _pass_where_positive(gy, g.x)
+
+
+register_kernel(ParametricReLU, ParametricReLURows())
+register_kernel(ParametricReLUGrad, ParametricReLUGradRows())
+register_kernel(ReLUGrad, FusedReLUGrad())
