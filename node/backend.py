@@ -240,6 +240,28 @@ def sliding_windows(x, kh, kw, stride):
     return xp.lib.stride_tricks.as_strided(x, (n, oh, ow, kh, kw, c), (sn, sh * stride, sw * stride, sh, sw, sc))
 
 
+def as_index(k, data):
+    """One part of an index (a list, an array, a slice, ...) made ready to index the array ``data``.
+
+    Lists become arrays on ``data``'s device. An index array on the host is
+    uploaded for data on the GPU, as CuPy itself would do; an index array on
+    the GPU for data on the host raises DeviceError: reading it back would make
+    the host wait for the device, so the caller should choose where it goes.
+    Other parts (ints, slices, None, Ellipsis) are returned as they are.
+    """
+    xp = get_array_module(data)
+    if isinstance(k, list):
+        return xp.asarray(k)
+    if not is_array(k) or isinstance(k, xp.ndarray):
+        return k
+    if xp is np:
+        raise DeviceError(
+            "getitem: expected the index on the same device as the data, got the data on the CPU (numpy) and "
+            "the index on the GPU (cupy); index with a NumPy array, or move the data with .to('gpu')"
+        )
+    return xp.asarray(k)
+
+
 def scatter_add(target, indices, values):
     """``target[indices] += values`` in place, adding repeated indices up.
 

@@ -6,7 +6,7 @@ import pytest
 
 import node
 import node.functions as F
-from node.functions.noise import Dropout as DropoutFunction
+from node.functions.noise import InvertedDropout
 
 from conftest import gradcheck_layer
 
@@ -125,7 +125,7 @@ def test_prelu_layer(xp, rng):
 def test_dropout(xp, rng):
     x = randn(xp, rng, 4, 5)
     mask = xp.asarray((rng.random((4, 5)) > 0.3) / 0.7)
-    node.gradcheck(lambda a: DropoutFunction(mask)(a), x)
+    node.gradcheck(lambda a: InvertedDropout(mask)(a), x)
     layer = node.Dropout(0.5, rng=0)
     out = node.asnumpy(layer(node.Node(xp.ones((200, 50), dtype="float32"))).value)
     assert set(np.unique(out)) <= {0.0, 2.0} and 0.4 < (out == 0).mean() < 0.6

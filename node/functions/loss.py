@@ -4,44 +4,44 @@ sigmoid cross entropy with soft targets. Each returns a 0-d Node (mean over the 
 Targets are checked here, at the boundary, so a wrong label gives an error that
 names it instead of an IndexError from inside NumPy.
 """
-import numpy as np
-
-from ..backend import fused, get_array_module, to_backend
+from ..backend import get_array_module, on_host, to_backend
 from ..config import Config
 from ..core import Function, Node, as_node
-from .activation import log_softmax_array
+from .activation import LogSoftmax, Sigmoid, log_softmax_array
+from .math import Exp
 
 
 class MeanSquaredError(Function):
     """mean((x - t)²) over all elements. Backward: gx = 2(x - t)/size · gy, gt = -gx."""
 
+    differentiable_backward = True
+
     def forward(self, x, t):
-        self.diff = x - t
-        return (self.diff * self.diff).mean()
+        diff = x - t
+        return (diff * diff).mean()
 
     def backward(self, gy):
-        g = self.diff * (gy * (2.0 / self.diff.size))
-        x, t = self.inputs
-        return (g if x.requires_grad else None), (-g if t.requires_grad else None)
-
-    def backward_graph(self, gy):
-        x, t = self.inputs
+        x, t = self.saved_inputs()
         g = (x - t) * (gy * (2.0 / x.size))
-        return (g if x.requires_grad else None), (-g if t.requires_grad else None)
+        x_node, t_node = self.inputs
+        return (g if x_node.requires_grad else None), (-g if t_node.requires_grad else None)
 
 
 class SoftmaxCrossEntropy(Function):
-    """Fused softmax + cross entropy, mean over the batch.
+    """Softmax and cross entropy in one op, mean over the batch.
 
     With log-probabilities p = log_softmax(x) and a target distribution t per row
     (one-hot, or integer labels standing for one-hot rows):
 
         loss = -(1/N) Σₙ Σ_c t_nc · p_nc
         ∂loss/∂x = (softmax(x) · Σ_c t_nc - t) / N          (= (softmax(x) - t)/N for one-hot t)
+        ∂loss/∂t = -p / N
 
-    Fusing the two avoids exp/log round trips: log_softmax subtracts the row
-    maximum, so logits of ±1e4 give finite losses and gradients.
+    One op instead of two avoids exp/log round trips: log_softmax subtracts the
+    row maximum, so logits of ±1e4 give finite losses and gradients.
     """
+
+    differentiable_backward = True
 
     def forward(self, x, t):
         xp = get_array_module(x)
@@ -52,48 +52,33 @@ class SoftmaxCrossEntropy(Function):
             return -picked.sum() / n
         return (t.reshape(-1) @ self.log_p.reshape(-1)) * (-1.0 / n)  # Σ t·log p as one dot product
 
+    def log_probabilities(self, x):
+        """log_softmax(x): the array the forward computed, or, for a Node x, recomputed so that it is recorded."""
+        return LogSoftmax(axis=1)(x) if isinstance(x, Node) else self.log_p
+
     def backward(self, gy):
-        x, t = self.inputs
-        xp = get_array_module(gy)
-        n = x.shape[0]
+        x, t = self.saved_inputs()
+        x_node, t_node = self.inputs
+        log_p = self.log_probabilities(x)
+        scale = gy / x.shape[0]
         gx = gt = None
-        if x.requires_grad:
-            if t.dtype.kind in "iu":
-                p = xp.exp(self.log_p)
-                p[xp.arange(n), t.value] -= 1
-                gx = p * (gy / n)
+        if x_node.requires_grad:
+            if t_node.dtype.kind in "iu":
+                gx = (Exp()(log_p) - _one_hot(t_node.value, x_node.value)) * scale
             else:
-                gx = _soft_target_gradient(self.log_p, t.value.sum(axis=1, keepdims=True), t.value, gy, n)
-        if t.requires_grad:
-            gt = -self.log_p * (gy / n)
+                gx = (Exp()(log_p) * t.sum(axis=1, keepdims=True) - t) * scale
+        if t_node.requires_grad:
+            gt = -log_p * scale
         return gx, gt
-
-    def backward_graph(self, gy):
-        x, t = self.inputs
-        n = x.shape[0]
-        scale = gy / n
-        gx = gt = None
-        if x.requires_grad:
-            if t.dtype.kind in "iu":
-                gx = (x.softmax(axis=1) - _one_hot(t.value, x)) * scale
-            else:
-                gx = (x.softmax(axis=1) * t.sum(axis=1, keepdims=True) - t) * scale
-        if t.requires_grad:
-            gt = -x.log_softmax(axis=1) * scale
-        return gx, gt
-
-
-@fused
-def _soft_target_gradient(xp, log_p, row_sums, t, gy, n):
-    """(softmax · Σ_c t - t) · gy / N, one kernel on CuPy."""
-    return (xp.exp(log_p) * row_sums - t) * (gy / n)
 
 
 class NLLLoss(Function):
     """Negative log-likelihood of integer labels under log-probabilities, mean over the batch.
 
-    loss = -(1/N) Σₙ logp[n, yₙ];  ∂loss/∂logp[n, yₙ] = -1/N, zero elsewhere.
+    loss = -(1/N) Σₙ logp[n, yₙ];  ∂loss/∂logp = -onehot(y)/N, a constant: the loss is linear in logp.
     """
+
+    differentiable_backward = True
 
     def forward(self, log_p, t):
         xp = get_array_module(log_p)
@@ -102,25 +87,19 @@ class NLLLoss(Function):
 
     def backward(self, gy):
         log_p, t = self.inputs
-        xp = get_array_module(gy)
-        n = log_p.shape[0]
-        g = xp.zeros(log_p.shape, gy.dtype)
-        g[xp.arange(n), t.value] = -gy / n
-        return g, None
-
-    def backward_graph(self, gy):
-        log_p, t = self.inputs
-        return gy * (_one_hot(t.value, log_p) * (-1.0 / log_p.shape[0])), None
+        return gy * (_one_hot(t.value, log_p.value) * (-1.0 / log_p.shape[0])), None
 
 
 class SigmoidCrossEntropy(Function):
     """Binary cross entropy of logits x against soft targets t ∈ [0, 1], summed, divided by N = len(x).
 
     loss = (1/N) Σ [log(1 + eˣ) - t·x], with log(1 + eˣ) = max(x, 0) + log1p(e^-|x|)
-    so that it never overflows. The backward is the analytic one (seed 002):
+    so that it never overflows. The derivatives:
 
-        ∂loss/∂x = (σ(x) - t) / N
+        ∂loss/∂x = (σ(x) - t) / N,     ∂loss/∂t = -x / N
     """
+
+    differentiable_backward = True
 
     def forward(self, x, t):
         xp = get_array_module(x)
@@ -129,21 +108,16 @@ class SigmoidCrossEntropy(Function):
         return (softplus - t * x).sum() / self.count
 
     def backward(self, gy):
-        x, t = self.inputs
-        xp = get_array_module(gy)
+        x, t = self.saved_inputs()
+        x_node, t_node = self.inputs
         scale = gy / self.count
-        gx = (xp.tanh(x.value * 0.5) * 0.5 + 0.5 - t.value) * scale if x.requires_grad else None
-        gt = -x.value * scale if t.requires_grad else None
+        gx = (Sigmoid()(x) - t) * scale if x_node.requires_grad else None
+        gt = -x * scale if t_node.requires_grad else None
         return gx, gt
-
-    def backward_graph(self, gy):
-        x, t = self.inputs
-        scale = gy / self.count
-        return (x.sigmoid() - t) * scale if x.requires_grad else None, -x * scale if t.requires_grad else None
 
 
 def _one_hot(labels, like):
-    """Rows of ``like``'s shape and dtype with a 1 at each integer label (a constant, for backward_graph)."""
+    """Rows of ``like``'s shape and dtype with a 1 at each integer label (a constant of the backward)."""
     xp = get_array_module(labels)
     rows = xp.zeros(like.shape, like.dtype)
     rows[xp.arange(len(labels)), labels] = 1
@@ -158,7 +132,7 @@ def check_label_range(labels, num_classes, name):
     make every training step wait for the device. Data that reaches the GPU
     through node's datasets and DataLoader was checked on the host on its way.
     """
-    if not len(labels) or (get_array_module(labels) is not np and not Config.check_device_labels):
+    if not len(labels) or (not on_host(labels) and not Config.check_device_labels):
         return
     low, high = int(labels.min()), int(labels.max())
     if low < 0 or high >= num_classes:

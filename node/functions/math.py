@@ -1,7 +1,11 @@
 """Elementwise math: exp, log, sqrt, abs, clip, astype. Each backward is gy · f'(x).
 
-``backward_graph`` writes the same product with Nodes (``self.inputs``, or the
-output through ``saved_output``) so that f'(x) itself gets differentiated.
+f'(x) is written with the op's own input or output (``saved_inputs()``,
+``saved_outputs()``): arrays in a plain backward, Nodes under
+``create_graph=True``, where the product is recorded and f'(x) differentiated
+in turn. Where f'(x) is piecewise constant (abs, clip) it is a mask computed
+from the input's values: a constant, so the second derivative is zero
+wherever it exists.
 """
 import numpy as np
 
@@ -10,54 +14,61 @@ from ..core import Function, as_node
 
 
 class Exp(Function):
+    """eˣ; gx = gy · eˣ = gy · y."""
+
+    differentiable_backward = True
+
     def forward(self, x):
-        self.y = get_array_module(x).exp(x)
-        return self.y
+        return get_array_module(x).exp(x)
 
     def backward(self, gy):
-        return gy * self.y  # d/dx eˣ = eˣ
-
-    def backward_graph(self, gy):
-        return gy * self.saved_output()
+        (y,) = self.saved_outputs()
+        return gy * y
 
 
 class Log(Function):
+    """log x; gx = gy / x."""
+
+    differentiable_backward = True
+
     def forward(self, x):
         return get_array_module(x).log(x)
 
     def backward(self, gy):
-        return gy / self.inputs[0].value  # d/dx log x = 1/x
-
-    def backward_graph(self, gy):
-        return gy / self.inputs[0]
+        (x,) = self.saved_inputs()
+        return gy / x
 
 
 class Sqrt(Function):
+    """√x; gx = gy / (2√x) = gy / (2y)."""
+
+    differentiable_backward = True
+
     def forward(self, x):
-        self.y = get_array_module(x).sqrt(x)
-        return self.y
+        return get_array_module(x).sqrt(x)
 
     def backward(self, gy):
-        return gy / (2 * self.y)  # d/dx √x = 1 / (2√x)
-
-    def backward_graph(self, gy):
-        return gy / (2 * self.saved_output())
+        (y,) = self.saved_outputs()
+        return gy / (2 * y)
 
 
 class Abs(Function):
+    """|x|; gx = gy · sign(x), sign(x) a constant (0 at 0)."""
+
+    differentiable_backward = True
+
     def forward(self, x):
         return get_array_module(x).abs(x)
 
     def backward(self, gy):
-        return gy * get_array_module(gy).sign(self.inputs[0].value)
-
-    def backward_graph(self, gy):
-        # sign(x) is a constant: |x| has no second derivative (0 away from x = 0).
-        return gy * get_array_module(gy.value).sign(self.inputs[0].value)
+        x = self.inputs[0].value
+        return gy * get_array_module(x).sign(x)
 
 
 class Clip(Function):
-    """Limit values to [low, high]; the gradient flows only where x was inside."""
+    """Limit values to [low, high]; the gradient flows only where x was inside (a constant mask)."""
+
+    differentiable_backward = True
 
     def __init__(self, low=None, high=None):
         self.low, self.high = low, high
@@ -65,20 +76,19 @@ class Clip(Function):
     def forward(self, x):
         return get_array_module(x).clip(x, self.low, self.high)
 
-    def backward(self, gy):
-        x = self.inputs[0].value
-        inside = True
-        if self.low is not None:
-            inside = x >= self.low
-        if self.high is not None:
-            inside = inside & (x <= self.high)
-        return gy * inside
+    def inside(self, x):
+        """True where low ≤ x ≤ high (a missing bound always holds)."""
+        inside = x >= self.low if self.low is not None else True
+        return inside & (x <= self.high) if self.high is not None else inside
 
-    backward_graph = backward  # a constant mask times gy: linear, and the same code runs on Nodes
+    def backward(self, gy):
+        return gy * self.inside(self.inputs[0].value)
 
 
 class AsType(Function):
-    """A copy in another dtype; the gradient goes back in the input's dtype."""
+    """A copy in another dtype; the gradient goes back in the input's dtype (another AsType)."""
+
+    differentiable_backward = True
 
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
@@ -87,9 +97,6 @@ class AsType(Function):
         return x.astype(self.dtype)
 
     def backward(self, gy):
-        return gy.astype(self.inputs[0].dtype)
-
-    def backward_graph(self, gy):
         return AsType(self.inputs[0].dtype)(gy)
 
 

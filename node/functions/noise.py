@@ -5,7 +5,14 @@ from ..backend import get_array_module, to_backend
 from ..core import Function, as_node
 
 
-class Dropout(Function):
+class InvertedDropout(Function):
+    """x times a constant mask of 0 and 1/(1-p): the kept values are scaled in training, so evaluation uses x as it is.
+
+    Linear in x: gx = gy · mask.
+    """
+
+    differentiable_backward = True
+
     def __init__(self, mask):
         self.mask = mask  # already scaled: 0 or 1/(1-p)
 
@@ -15,8 +22,6 @@ class Dropout(Function):
     def backward(self, gy):
         return gy * self.mask
 
-    backward_graph = backward  # a constant mask: linear in gy
-
 
 def dropout(x, p, rng):
     """Training-mode dropout with the mask drawn from ``rng`` (a numpy.random.Generator)."""
@@ -25,4 +30,4 @@ def dropout(x, p, rng):
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     keep = rng.random(x.shape) >= p  # drawn on the host from a seeded generator
     mask = to_backend((keep / (1 - p)).astype(np.dtype(x.dtype)), get_array_module(x.value).__name__)
-    return Dropout(mask)(x)
+    return InvertedDropout(mask)(x)

@@ -7,9 +7,6 @@ length 1 again, then broadcast it back to the input's shape.
 import builtins
 import math
 
-import numpy as np
-
-from ..backend import get_array_module
 from ..core import Function, as_node
 from .arithmetic import BroadcastTo, SumTo
 
@@ -29,62 +26,55 @@ def _keepdims_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-def _spread(g, shape):
-    """g (with the reduced axes kept as length 1) copied out to ``shape``.
+class Reduction(Function):
+    """A reduction over ``axis`` (all axes when None), the reduced axes kept as length 1 with ``keepdims``."""
 
-    A broadcast view costs no memory but ``broadcast_to`` has ~8 µs of Python
-    overhead; below a few thousand elements a filled array is cheaper.
-    """
-    xp = get_array_module(g)
-    if xp is np and math.prod(shape) <= 4096:  # on a GPU the view is free, a filled array is two kernels
-        out = xp.empty(shape, dtype=g.dtype)
-        out[...] = g
-        return out
-    return xp.broadcast_to(g, shape)
+    differentiable_backward = True
 
-
-class Sum(Function):
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
+
+    def reduced_axes(self):
+        return _normalize_axes(self.axis, self.inputs[0].ndim)
+
+    def spread(self, g):
+        """``g`` (the output's shape) copied back over the reduced axes to the input's shape."""
+        shape = self.inputs[0].shape
+        return BroadcastTo(shape)(g.reshape(_keepdims_shape(shape, self.reduced_axes())))
+
+
+class Sum(Reduction):
+    """Σ over axes; every input element gets the gradient of the sum it went into."""
 
     def forward(self, x):
         return x.sum(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        x = self.inputs[0]
-        axes = _normalize_axes(self.axis, x.ndim)
-        return _spread(gy.reshape(_keepdims_shape(x.shape, axes)), x.shape)
-
-    def backward_graph(self, gy):
-        x = self.inputs[0]
-        return broadcast_to(gy.reshape(_keepdims_shape(x.shape, _normalize_axes(self.axis, x.ndim))), x.shape)
+        return self.spread(gy)
 
 
-class Mean(Function):
-    def __init__(self, axis=None, keepdims=False):
-        self.axis, self.keepdims = axis, keepdims
+class Mean(Reduction):
+    """Σ/count over axes; every input element gets 1/count of its mean's gradient."""
 
     def forward(self, x):
         return x.mean(axis=self.axis, keepdims=self.keepdims)
 
     def backward(self, gy):
-        x = self.inputs[0]
-        axes = _normalize_axes(self.axis, x.ndim)
-        count = math.prod(x.shape[a] for a in axes)
-        return _spread(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
-
-    def backward_graph(self, gy):
-        x = self.inputs[0]
-        axes = _normalize_axes(self.axis, x.ndim)
-        count = math.prod(x.shape[a] for a in axes)
-        return broadcast_to(gy.reshape(_keepdims_shape(x.shape, axes)) / count, x.shape)
+        count = math.prod(self.inputs[0].shape[a] for a in self.reduced_axes())
+        return self.spread(gy / count)
 
 
-class Max(Function):
-    """max (or min) over axes. Ties share the gradient equally."""
+class Max(Reduction):
+    """max (or min) over axes. Ties share the gradient equally.
+
+    Piecewise linear: which elements were the max is a constant, so
+    gx = gy · share with share = (x == max) / (number of maxima), and the
+    second derivative with respect to x is zero wherever it exists.
+    """
 
     def __init__(self, axis=None, keepdims=False, use_min=False):
-        self.axis, self.keepdims, self.use_min = axis, keepdims, use_min
+        super().__init__(axis, keepdims)
+        self.use_min = use_min
 
     def forward(self, x):
         self.y = x.min(axis=self.axis, keepdims=True) if self.use_min else x.max(axis=self.axis, keepdims=True)
@@ -96,16 +86,8 @@ class Max(Function):
     def backward(self, gy):
         x = self.inputs[0].value
         mask = x == self.y
-        gy = gy.reshape(self.y.shape)
-        return mask * (gy / mask.sum(axis=self.axis, keepdims=True, dtype=gy.dtype))
-
-    def backward_graph(self, gy):
-        # Piecewise linear: the weights (which elements were the max) are constants,
-        # so the second derivative with respect to x is zero wherever it exists.
-        x = self.inputs[0]
-        mask = x.value == self.y
         share = mask / mask.sum(axis=self.axis, keepdims=True, dtype=x.dtype)
-        return broadcast_to(gy.reshape(self.y.shape), x.shape) * share
+        return gy.reshape(self.y.shape) * share  # broadcasting spreads gy over the reduced axes
 
 
 def _check_axes(x, axis):

@@ -1,13 +1,15 @@
 """Functions that move values around without changing them: reshape, transpose,
 indexing, concat and stack. Their backward moves the gradient back the same way.
 """
-import numpy as np
-
-from ..backend import DeviceError, get_array_module, is_array, scatter_add
+from ..backend import as_index, get_array_module, is_array, scatter_add
 from ..core import Function, Node, as_node
 
 
 class Reshape(Function):
+    """The same values in a new shape; the gradient is reshaped back."""
+
+    differentiable_backward = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -17,10 +19,12 @@ class Reshape(Function):
     def backward(self, gy):
         return gy.reshape(self.inputs[0].shape)
 
-    backward_graph = backward  # linear, and the same code runs on Nodes
-
 
 class Transpose(Function):
+    """The axes permuted; the gradient goes back through the inverse permutation."""
+
+    differentiable_backward = True
+
     def __init__(self, axes=None):
         self.axes = axes
 
@@ -35,60 +39,54 @@ class Transpose(Function):
             inverse[a % len(self.axes)] = i
         return gy.transpose(inverse)
 
-    backward_graph = backward
-
 
 class GetItem(Function):
-    """x[key]. The backward writes the gradient into zeros at the same places.
+    """x[key]. The backward writes the gradient into zeros at the same places (``GetItemGrad``)."""
 
-    With integer-array keys an element can be picked more than once
-    (``x[[0, 0]]``), so the gradient is accumulated by scatter-add.
-    """
+    differentiable_backward = True
 
     def __init__(self, key):
         self.key = key
-        parts = key if isinstance(key, tuple) else (key,)
-        self.repeats_possible = any(is_array(k) and k.dtype.kind in "iu" for k in parts)
 
     def forward(self, x):
         return x[self.key]
 
     def backward(self, gy):
-        return _scatter_into_zeros(gy, self.inputs[0].shape, self.key, self.repeats_possible)
-
-    def backward_graph(self, gy):
-        return GetItemGrad(self.key, self.inputs[0].shape, self.repeats_possible)(gy)
+        return GetItemGrad(self.key, self.inputs[0].shape)(gy)
 
 
 class GetItemGrad(Function):
-    """The backward of ``x[key]`` as a Function: gy written (added) into zeros of x's shape at ``key``.
+    """The backward of ``x[key]``: gy added into zeros of x's shape at ``key``.
 
-    It is linear, and its own backward is indexing again, ``ggx[key]``.
+    With integer-array keys an element can be picked more than once
+    (``x[[0, 0]]``), so the gradient is accumulated by a scatter-add. It is
+    linear in gy, and its own backward is indexing again: ``ggx[key]``.
     """
 
-    def __init__(self, key, shape, repeats_possible):
-        self.key, self.shape, self.repeats_possible = key, shape, repeats_possible
+    differentiable_backward = True
+
+    def __init__(self, key, shape):
+        self.key, self.shape = key, shape
+        parts = key if isinstance(key, tuple) else (key,)
+        self.repeats_possible = any(is_array(k) and k.dtype.kind in "iu" for k in parts)
 
     def forward(self, gy):
-        return _scatter_into_zeros(gy, self.shape, self.key, self.repeats_possible)
+        gx = get_array_module(gy).zeros(self.shape, gy.dtype)
+        if self.repeats_possible:
+            scatter_add(gx, self.key, gy)
+        else:
+            gx[self.key] = gy
+        return gx
 
     def backward(self, ggx):
-        return ggx[self.key]
-
-    def backward_graph(self, ggx):
         return GetItem(self.key)(ggx)
 
 
-def _scatter_into_zeros(gy, shape, key, repeats_possible):
-    gx = get_array_module(gy).zeros(shape, gy.dtype)
-    if repeats_possible:
-        scatter_add(gx, key, gy)
-    else:
-        gx[key] = gy
-    return gx
-
-
 class Concat(Function):
+    """Inputs joined along ``axis``; each gets back its slice of the gradient."""
+
+    differentiable_backward = True
+
     def __init__(self, axis=0):
         self.axis = axis
 
@@ -96,24 +94,20 @@ class Concat(Function):
         return get_array_module(*xs).concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        bounds, total = [], 0
-        for x in self.inputs[:-1]:
-            total += x.shape[self.axis]
-            bounds.append(total)
-        return tuple(xp.split(gy, bounds, axis=self.axis))
-
-    def backward_graph(self, gy):
         gxs, start = [], 0
         lead = (slice(None),) * (self.axis % gy.ndim)
         for x in self.inputs:
             stop = start + x.shape[self.axis]
-            gxs.append(GetItem(lead + (slice(start, stop),))(gy))
+            gxs.append(gy[lead + (slice(start, stop),)])
             start = stop
         return tuple(gxs)
 
 
 class Stack(Function):
+    """Inputs joined along a new axis; each gets back its entry of the gradient along it."""
+
+    differentiable_backward = True
+
     def __init__(self, axis=0):
         self.axis = axis
 
@@ -121,11 +115,8 @@ class Stack(Function):
         return get_array_module(*xs).stack(xs, axis=self.axis)
 
     def backward(self, gy):
-        return tuple(get_array_module(gy).moveaxis(gy, self.axis, 0))
-
-    def backward_graph(self, gy):
         lead = (slice(None),) * (self.axis % gy.ndim)
-        return tuple(GetItem(lead + (i,))(gy) for i in range(len(self.inputs)))
+        return tuple(gy[lead + (i,)] for i in range(len(self.inputs)))
 
 
 def reshape(x, shape):
@@ -194,30 +185,13 @@ def squeeze(x, axis=None):
 def getitem(x, key):
     """``x[key]`` with basic slicing, integer arrays or boolean masks."""
     x = as_node(x)
-    xp = get_array_module(x.value)
     parts = key if isinstance(key, tuple) else (key,)
-    parts = tuple(_index_array(k, xp) for k in parts)
+    parts = tuple(as_index(k.value if isinstance(k, Node) else k, x.value) for k in parts)
     key = parts if isinstance(key, tuple) else parts[0]
     try:
         return GetItem(key)(x)
     except IndexError as exc:
         raise IndexError(f"index {key!r} is invalid for a Node of shape {x.shape}: {exc}") from None
-
-
-def _index_array(k, xp):
-    """Turn Nodes and lists inside an index into arrays of the data's backend."""
-    if isinstance(k, Node):
-        k = k.value
-    if isinstance(k, list):
-        k = xp.asarray(k)
-    elif is_array(k) and not isinstance(k, xp.ndarray):
-        if xp is np:  # reading a GPU index back would make the host wait: the user should choose
-            raise DeviceError(
-                "getitem: expected the index on the same device as the data, got the data on the CPU (numpy) and "
-                "the index on the GPU (cupy); index with a NumPy array, or move the data with .to('gpu')"
-            )
-        k = xp.asarray(k)  # a host index for GPU data is uploaded, as CuPy itself would
-    return k
 
 
 def concat(xs, axis=0):
