@@ -106,6 +106,23 @@ class Optimizer:
             KeyError: 'param_groups' or 'state' is missing (named).
             ValueError: group sizes that differ, or a bad parameter index or shape (named).
         """
+        groups, saved_state = self._checked_parts(state_dict)
+        params = self.parameters()
+        state = {}
+        for i, saved in saved_state.items():
+            if isinstance(i, bool) or not isinstance(i, (int, str)) or not str(i).isdecimal() or int(i) >= len(params):
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: 'state' has an entry for parameter {i!r}, "
+                    f"but this optimizer has parameters 0..{len(params) - 1}"
+                )
+            p = params[int(i)]
+            state[p] = {k: self._restored(v, p, k, i) for k, v in saved.items()}
+        for saved, group in zip(groups, self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = state
+
+    def _checked_parts(self, state_dict):
+        """The 'param_groups' and 'state' of ``state_dict``, checked against this optimizer."""
         cls = type(self).__name__
         if not isinstance(state_dict, dict):
             raise TypeError(f"{cls}.load_state_dict expects the dict state_dict() returns, got {type(state_dict).__name__}")
@@ -127,33 +144,20 @@ class Optimizer:
                 f"{cls}.load_state_dict: the checkpoint has groups of sizes "
                 f"{[len(g['params']) for g in groups]}, this optimizer {[len(g['params']) for g in self.param_groups]}"
             )
-        params = self.parameters()
-        state = {}
-        for i, saved in saved_state.items():
-            if isinstance(i, bool) or not isinstance(i, (int, str)) or not str(i).isdecimal() or int(i) >= len(params):
-                raise ValueError(
-                    f"{cls}.load_state_dict: 'state' has an entry for parameter {i!r}, "
-                    f"but this optimizer has parameters 0..{len(params) - 1}"
-                )
-            p = params[int(i)]
-            xp = backend.get_array_module(p.value)
-            entry = {}
-            for k, v in saved.items():
-                if backend.is_array(v) and v.shape == p.shape:
-                    v = backend.as_array(v, xp, dtype=p.dtype).copy()
-                elif backend.is_array(v) and v.ndim == 0:
-                    v = v.item()  # a number saved as a NumPy scalar
-                elif backend.is_array(v):
-                    raise ValueError(
-                        f"{cls}.load_state_dict: state '{k}' of parameter {i} "
-                        f"has shape {v.shape}, the parameter {p.shape}"
-                    )
-                entry[k] = v
-            state[p] = entry
-        for saved, group in zip(groups, self.param_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
-        self.state = state
+        return groups, saved_state
 
+    def _restored(self, v, p, key, index):
+        """Saved state ``key`` of parameter ``index`` (``p``): an array copied to ``p``'s device and dtype, or a number."""
+        if backend.is_array(v) and v.shape == p.shape:
+            return backend.as_array(v, backend.get_array_module(p.value), dtype=p.dtype).copy()
+        if backend.is_array(v) and v.ndim == 0:
+            return v.item()  # a number saved as a NumPy scalar
+        if backend.is_array(v):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: state '{key}' of parameter {index} "
+                f"has shape {v.shape}, the parameter {p.shape}"
+            )
+        return v
 
 def _follow_parameter(param, state):
     """Move ``state``'s arrays to the device of ``param`` (after ``model.to(...)`` between steps)."""

@@ -1,7 +1,6 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay."""
-import numpy as np
-
-from ..backend import fused, get_array_module
+from ..backend import get_array_module
+from ..kernels import optim as fast
 from .optimizer import Optimizer
 
 
@@ -9,8 +8,13 @@ class SGD(Optimizer):
     """p ← p - lr · d, with (PyTorch's convention)
 
         g = grad + weight_decay · p
-        v ← momentum · v + g                  (v = g on the first step)
+        v ← momentum · v + g                  (v starts at 0, so v = g on the first step)
         d = g + momentum · v   if nesterov, else v   (d = g without momentum)
+
+    ``update`` below is that formula as written. With ``node.Config.kernels``
+    "auto" (the default) the same arithmetic runs in place instead
+    (``node.kernels.optim.sgd_step``: one fused kernel per parameter on a GPU),
+    with identical results; "reference" runs the formula.
 
     Args:
         params: Parameters or parameter groups.
@@ -27,44 +31,14 @@ class SGD(Optimizer):
 
     def update(self, p, grad, group, state):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
-        if get_array_module(p.value) is not np:  # CuPy: the whole update as one fused kernel
-            if not momentum:
-                _sgd_kernel(p.value, grad, lr, wd)
-                return
-            if "velocity" not in state:
-                state["velocity"] = get_array_module(p.value).zeros_like(p.value)  # momentum · 0 + g = g: v = g on the first step
-            kernel = _nesterov_kernel if group["nesterov"] else _momentum_kernel
-            kernel(p.value, grad, state["velocity"], lr, momentum, wd)
+        if momentum and "velocity" not in state:
+            state["velocity"] = get_array_module(p.value).zeros_like(p.value)
+        if fast.enabled():
+            fast.sgd_step(p.value, grad, state.get("velocity"), lr, momentum, group["nesterov"], wd)
             return
         if wd:
             grad = grad + wd * p.value
         if momentum:
-            velocity = state.get("velocity")
-            if velocity is None:
-                velocity = state["velocity"] = grad.copy()
-            else:
-                velocity *= momentum
-                velocity += grad
-            grad = grad + momentum * velocity if group["nesterov"] else velocity
+            v = state["velocity"] = momentum * state["velocity"] + grad
+            grad = grad + momentum * v if group["nesterov"] else v
         p.value -= lr * grad
-
-
-@fused
-def _sgd_kernel(xp, p, g, lr, weight_decay):
-    p -= lr * (g + weight_decay * p)
-
-
-@fused
-def _momentum_kernel(xp, p, g, velocity, lr, momentum, weight_decay):
-    g = g + weight_decay * p
-    velocity *= momentum
-    velocity += g
-    p -= lr * velocity
-
-
-@fused
-def _nesterov_kernel(xp, p, g, velocity, lr, momentum, weight_decay):
-    g = g + weight_decay * p
-    velocity *= momentum
-    velocity += g
-    p -= lr * (g + momentum * velocity)
