@@ -6,7 +6,9 @@
     graph                                    # as a cell's last expression in Jupyter: a picture
 
 Nodes are ellipses labelled with their name (if any), shape and dtype;
-functions are boxes; arrows follow the forward direction. The walk is
+functions are boxes labelled with the op's class, and, when a fast kernel of
+``node.kernels`` computed it, a second line naming that kernel
+(``kernel: spectral``); arrows follow the forward direction. The walk is
 iterative, so graphs of any depth work.
 
 In Jupyter the graph is drawn as SVG by Graphviz's ``dot`` program, run as a
@@ -119,6 +121,10 @@ def to_dot(output, show_values=False, show_grad=False):
     displays as an SVG picture when Graphviz's ``dot`` is installed (and as the
     text, with a note, when it is not).
 
+    Each function's box names its class and, on a second line, the fast
+    kernel that computed its forward when one did (``f.kernel``, e.g.
+    ``kernel: spectral``).
+
     ``show_values`` and ``show_grad`` label every Node as micrograd's
     ``draw_dot`` does, which makes the backward pass visible. ``backward()``
     frees the graph and keeps only the leaves' gradients, so to draw it with
@@ -148,16 +154,6 @@ def to_dot(output, show_values=False, show_grad=False):
             ids[id(obj)] = f"{prefix}{len(ids)}"
         return ids[id(obj)]
 
-    def node_line(v):
-        label = _escape(v.name) + "\\n" if v.name else ""
-        label += f"{v.shape} {v.dtype}"
-        if show_values:
-            label += "\\n" + _escape(_summary(v.value))
-        if show_grad:
-            label += "\\ngrad " + ("None" if v.grad is None else _escape(_summary(v.grad)))
-        style = ', style=filled, fillcolor="#dbe9f6"' if v.creator is None and v.requires_grad else ""
-        return f'  {ident(v, "v")} [label="{label}", shape=ellipse{style}];'
-
     seen_nodes, seen_functions = set(), set()
     stack = [output]
     while stack:
@@ -165,22 +161,38 @@ def to_dot(output, show_values=False, show_grad=False):
         if id(v) in seen_nodes:
             continue
         seen_nodes.add(id(v))
-        lines.append(node_line(v))
+        lines.append(f'  {ident(v, "v")} [{_node_attributes(v, show_values, show_grad)}];')
         f = v.creator
         if f is None:
             continue
         if id(f) not in seen_functions:
             seen_functions.add(id(f))
-            inputs = f.inputs
-            if inputs is None:  # Function.release() after backward() dropped them
-                lines.append(
-                    f'  {ident(f, "f")} [label="{type(f).__name__}\\n(freed by backward)", shape=box, style="rounded,dashed"];'
-                )
-            else:
-                lines.append(f'  {ident(f, "f")} [label="{type(f).__name__}", shape=box, style=rounded];')
-            for x in inputs or ():
+            lines.append(f'  {ident(f, "f")} [{_function_attributes(f)}];')
+            for x in f.inputs or ():
                 lines.append(f"  {ident(x, 'v')} -> {ident(f, 'f')};")
                 stack.append(x)
         lines.append(f"  {ident(f, 'f')} -> {ident(v, 'v')};")
     lines.append("}")
     return DotGraph("\n".join(lines) + "\n")
+
+
+def _node_attributes(v, show_values, show_grad):
+    """A Node's ellipse: name, shape and dtype, and what was asked for; leaves that want gradients shaded."""
+    label = _escape(v.name) + "\\n" if v.name else ""
+    label += f"{v.shape} {v.dtype}"
+    if show_values:
+        label += "\\n" + _escape(_summary(v.value))
+    if show_grad:
+        label += "\\ngrad " + ("None" if v.grad is None else _escape(_summary(v.grad)))
+    style = ', style=filled, fillcolor="#dbe9f6"' if v.creator is None and v.requires_grad else ""
+    return f'label="{label}", shape=ellipse{style}'
+
+
+def _function_attributes(f):
+    """A Function's box: its class and the kernel that ran, or dashed when backward() freed it."""
+    if f.inputs is None:  # Function.release() after backward() dropped them
+        return f'label="{_escape(type(f).__name__)}\\n(freed by backward)", shape=box, style="rounded,dashed"'
+    label = _escape(type(f).__name__)
+    if f.kernel is not None:
+        label += f"\\nkernel: {_escape(f.kernel)}"
+    return f'label="{label}", shape=box, style=rounded'

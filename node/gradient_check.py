@@ -84,7 +84,8 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     computed with the ordinary backward; its gradient with respect to every
     input element and every element of g comes from ``create_graph=True`` and
     a second backward. Checking the derivative in g too catches a
-    ``backward_graph`` that treats the upstream gradient as a constant.
+    ``backward`` that treats the upstream gradient as a constant (reads its
+    array instead of using it as it was given).
 
     Args:
         fn: takes Nodes, returns a Node (or a tuple of Nodes) built with node ops.

@@ -117,3 +117,38 @@ def test_with_graphviz_jupyter_shows_a_picture():
     assert svg.lstrip().startswith(("<?xml", "<svg")) and "</svg>" in svg
     assert ">Mul<" in svg and ">x<" in svg
     assert graph._repr_svg_() is svg  # drawn once, however many formats Jupyter asks for
+
+
+class Triple(node.Function):
+    """A throw-away op with a kernel of its own, for the label test below."""
+
+    def forward(self, x):
+        return 3 * x
+
+    def backward(self, gy):
+        return 3 * gy
+
+
+class TripleBySums(node.dispatch.Kernel):
+    name = "sums"
+
+    def applies(self, f, x):
+        return x.size > 1
+
+    def forward(self, f, x):
+        return x + x + x
+
+
+node.dispatch.register_kernel(Triple, TripleBySums())
+
+
+def test_a_function_box_names_the_kernel_that_ran():
+    x = node.Node(np.array([1.0, 2.0]), name="x")
+    text = node.to_dot(Triple()(x).sum())
+    assert 'label="Triple\\nkernel: sums", shape=box' in text
+    assert 'label="Sum", shape=box' in text  # no kernel ran: one line
+    with node.using_config("kernels", "reference"):
+        text = node.to_dot(Triple()(x).sum())
+    assert 'label="Triple", shape=box' in text and "kernel:" not in text
+    one = node.Node(np.array([1.0]))
+    assert 'label="Triple", shape=box' in node.to_dot(Triple()(one))  # the kernel does not apply
