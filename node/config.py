@@ -76,7 +76,7 @@ def no_grad():
 
 
 def zero_grad():
-    """The seed notebook's name for :func:`no_grad` (``with node.zero_grad():``)."""
+    """The original Center Loss notebook's name for :func:`no_grad` (``with node.zero_grad():``)."""
     return using_config("enable_backprop", False)
 
 

@@ -62,7 +62,7 @@ class Softmax(Layer):
 
 
 class LogSoftmax(Softmax):
-    """log(softmax(x)) along ``axis`` as a layer (for NLL loss, as seed 004 uses)."""
+    """log(softmax(x)) along ``axis`` as a layer (for NLL loss, as LeNets++ with Center Loss uses)."""
 
     def forward(self, x):
         return log_softmax(x, self.axis)

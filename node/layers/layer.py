@@ -52,7 +52,7 @@ class Layer:
         """Call ``hook(layer, inputs, output)`` after every call of this layer (to inspect activations).
 
         Layers that define ``__call__`` themselves instead of ``forward`` (as the
-        seed notebook's do) bypass it. Returns a handle whose ``remove()``
+        original Center Loss notebook's do) bypass it. Returns a handle whose ``remove()``
         unregisters the hook.
         """
         if not callable(hook):
@@ -99,7 +99,7 @@ class Layer:
         return [p for _, p in self.named_parameters()]
 
     def get_parameters(self):
-        """The seed notebook's name for :meth:`parameters`."""
+        """The original Center Loss notebook's name for :meth:`parameters`."""
         return self.parameters()
 
     def named_buffers(self):
@@ -204,7 +204,7 @@ class Layer:
 
 
 class Network(Layer):
-    """A model made of layers: the seed notebook's base class for a whole network.
+    """A model made of layers: the base class the original Center Loss notebook builds its network on.
 
     It is a Layer with the same machinery (parameters, train/eval, to, save/load);
     the separate name states intent.

@@ -21,7 +21,7 @@ class Adam(Optimizer):
 
     Args:
         params: Parameters or parameter groups.
-        lr: learning rate (``node.Adam(params, 0.001)`` as in the seed notebook).
+        lr: learning rate (``node.Adam(params, 0.001)`` as in the original Center Loss notebook).
         betas: (β₁, β₂).
         eps: ε.
         weight_decay: L2 coefficient added to the gradient.

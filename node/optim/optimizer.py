@@ -75,7 +75,7 @@ class Optimizer:
                     p.version += 1  # changed in place: graphs that used the old value must not backpropagate
 
     def __call__(self):
-        """One step; the seed notebook calls ``optimizer()``."""
+        """One step; the original Center Loss notebook calls ``optimizer()``."""
         self.step()
 
     def update(self, param, grad, group, state):
