@@ -60,16 +60,49 @@ class SoftmaxCrossEntropy(Function):
         x, t = self.saved_inputs()
         x_node, t_node = self.inputs
         log_p = self.log_probabilities(x)
-        scale = gy / x.shape[0]
+        n = x.shape[0]
         gx = gt = None
         if x_node.requires_grad:
             if t_node.dtype.kind in "iu":
-                gx = (Exp()(log_p) - _one_hot(t_node.value, x_node.value)) * scale
+                gx = (Exp()(log_p) - _one_hot(t_node.value, x_node.value)) * (gy / n)
             else:
-                gx = (Exp()(log_p) * t.sum(axis=1, keepdims=True) - t) * scale
+                gx = SoftmaxCrossEntropyGrad(n)(log_p, t.sum(axis=1, keepdims=True), t, gy)
         if t_node.requires_grad:
-            gt = -log_p * scale
+            gt = -log_p * (gy / n)
         return gx, gt
+
+
+class SoftmaxCrossEntropyGrad(Function):
+    """gx = (softmax(x)·s - t)·gy/N of ``SoftmaxCrossEntropy``, as a Function of (log p, s, t, gy), s = Σ_c t per row.
+
+    Its own Function so that a GPU computes it as one kernel
+    (``node.kernels.loss``). With p = e^(log p), c = gy/N and an upstream
+    gradient A of gx, its derivatives are
+
+        ∂/∂log p = A·p·s·c,   ∂/∂s = Σ_c A·p·c,   ∂/∂t = -A·c,   ∂/∂gy = Σ A·(p·s - t) / N,
+
+    written with operations that Nodes record, so it is differentiated again
+    under ``create_graph`` (log p then being ``LogSoftmax`` of x).
+    """
+
+    differentiable_backward = True
+
+    def __init__(self, count):
+        self.count = count
+
+    def forward(self, log_p, row_sums, t, gy):
+        return (get_array_module(log_p).exp(log_p) * row_sums - t) * (gy / self.count)
+
+    def backward(self, ggx):
+        log_p, row_sums, t, gy = self.saved_inputs()
+        wanted = self.needs_input_grad
+        p = Exp()(log_p)
+        weighted = ggx * p * (gy / self.count)
+        g_log_p = weighted * row_sums if wanted[0] else None
+        g_rows = weighted.sum(axis=1, keepdims=True) if wanted[1] else None
+        g_t = -ggx * (gy / self.count) if wanted[2] else None
+        g_gy = (ggx * (p * row_sums - t)).sum() / self.count if wanted[3] else None
+        return g_log_p, g_rows, g_t, g_gy
 
 
 class NLLLoss(Function):

@@ -7,5 +7,6 @@ share: reused scratch arrays and memory orders.
 """
 from .memory import Workspace, release_thread_workspace, tune_host_allocator
 from . import activation, normalization, pooling  # noqa: F401  (register the activations', batch norm's and pooling's kernels)
+from . import loss  # noqa: F401  (registers the cross entropy gradient's kernel)
 
 __all__ = ["Workspace", "release_thread_workspace", "tune_host_allocator"]
