@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, recycles_memory
 
 
 def tune_host_allocator():
@@ -113,7 +113,7 @@ class Workspace:
 
     def empty(self, name, shape, dtype, xp=np):
         """An uninitialised array of ``shape`` and ``dtype``, recycled when nothing else holds it."""
-        if xp is not np:
+        if not recycles_memory(xp):
             return xp.empty(shape, dtype)
         slots = getattr(self._local, "slots", None)
         if slots is None:
@@ -215,7 +215,7 @@ def pooled(name, shape, dtype, xp=np):
     are recycled (CuPy has its own memory pool). ``release_thread_workspace()``
     drops them.
     """
-    if xp is not np:
+    if not recycles_memory(xp):
         return xp.empty(shape, dtype)
     pool = getattr(_thread, "pool", None)
     if pool is None:

@@ -1,18 +1,24 @@
-"""The one module that decides which array library holds the data.
+"""The backend facade: which array library holds the data.
 
-NumPy is always there. CuPy is imported only when asked for (``set_backend("cupy")``,
-``to("cupy")``), so ``import node`` never touches the GPU. Every other module
-asks this one for the array module of its data (``get_array_module``) instead
-of calling ``np.`` functions on arrays that may live on the GPU.
+node computes on whatever array library owns its data: NumPy always, CuPy
+when asked for. Each library has a module of its own here with the same
+names (``numpy_backend``, ``cupy_backend``); this facade picks the one that
+owns an array and is the only place in node that tells the libraries apart.
+Every other module asks it (``get_array_module(x)``, ``asnumpy``,
+``scatter_add``, ``fused``, ...) instead of calling ``np.`` functions on arrays
+that may live on the GPU.
+
+CuPy is imported only when asked for (``set_backend("cupy")``, ``to("cupy")``,
+or a CuPy array handed to node), so ``import node`` never touches the GPU.
 """
 import functools
 
 import numpy as np
 
-from .config import Config
+from ..config import Config
 
 _BACKEND_NAMES = {"numpy": "numpy", "cpu": "numpy", "cupy": "cupy", "gpu": "cupy", "cuda": "cupy"}
-_cupy = None  # the cupy module, once it has been imported successfully
+_cupy = None  # the cupy module, once cupy_backend has loaded it
 
 INSTALL_HINT = (
     "Install the GPU extra that matches your driver's CUDA version (the 'CUDA Version' nvidia-smi prints): "
@@ -28,23 +34,37 @@ class DeviceError(RuntimeError):
     """Arrays on different devices (CPU and GPU) were combined in one operation."""
 
 
+from . import numpy_backend  # noqa: E402  (the library modules use the names above)
+
+
 def _load_cupy():
-    """Import CuPy and check that a GPU answers; raise BackendError saying why not."""
+    """The cupy module, imported and checked by ``cupy_backend.load`` the first time."""
     global _cupy
-    if _cupy is not None:
-        return _cupy
-    try:
-        import cupy
-    except ImportError as exc:
-        raise BackendError(f"the 'cupy' backend needs CuPy, which is not installed. {INSTALL_HINT}") from exc
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDA driver/runtime errors have no common base class
-        raise BackendError(f"CuPy is installed but no CUDA GPU can be used: {exc}") from exc
-    if count == 0:
-        raise BackendError("CuPy is installed but this machine has no CUDA GPU.")
-    _cupy = cupy
-    return cupy
+    if _cupy is None:
+        from . import cupy_backend
+
+        _cupy = cupy_backend.load()
+    return _cupy
+
+
+def library_of(x):
+    """The backend module (``numpy_backend`` or ``cupy_backend``) that owns array ``x``."""
+    if _cupy is not None and isinstance(x, _cupy.ndarray):
+        from . import cupy_backend
+
+        return cupy_backend
+    return numpy_backend
+
+
+def library(name=None):
+    """The backend module of the named or the active backend."""
+    name = Config.backend if name is None else canonical_name(name)
+    if name == "cupy":
+        _load_cupy()
+        from . import cupy_backend
+
+        return cupy_backend
+    return numpy_backend
 
 
 def canonical_name(name):
@@ -85,8 +105,7 @@ def get_backend():
 
 def backend_module(name=None):
     """The array module (numpy or cupy) of the named or the active backend."""
-    name = Config.backend if name is None else canonical_name(name)
-    return _load_cupy() if name == "cupy" else np
+    return library(name).xp
 
 
 def get_array_module(*arrays):
@@ -102,7 +121,7 @@ def get_array_module(*arrays):
 
 def device_name(x):
     """'GPU (cupy)' or 'CPU (numpy)': where an array or Node lives, for error messages."""
-    return "GPU (cupy)" if get_array_module(x) is not np else "CPU (numpy)"
+    return library_of(getattr(x, "value", x)).device
 
 
 def check_same_device(what, **arrays):
@@ -155,38 +174,28 @@ def _first_cupy_array(x):
 def asnumpy(x):
     """A NumPy copy (or the array itself) of an array or Node on any backend."""
     x = getattr(x, "value", x)
-    if _cupy is not None and isinstance(x, _cupy.ndarray):
-        return x.get()
-    return np.asarray(x)
+    return library_of(x).to_host(x)
 
 
 def is_shared_view(a):
-    """True for a view whose elements share memory (a broadcast view), which must not be written into.
+    """True for a view whose elements share memory (a broadcast view), which must not be written into."""
+    return library_of(a).is_shared_view(a)
 
-    NumPy marks such views read-only; CuPy has no read-only arrays (its ``flags``
-    has no ``writeable``), so there a stride-0 axis is what gives them away.
-    """
-    if isinstance(a, np.ndarray):
-        return not a.flags.writeable
-    return any(stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape))
+
+def recycles_memory(xp):
+    """Whether arrays of the array module ``xp`` are worth reusing between steps (host memory: yes)."""
+    return xp is numpy_backend.xp
 
 
 def to_backend(x, name):
     """Move an array to the named backend ('numpy' or 'cupy')."""
-    if canonical_name(name) == "cupy":
-        return _load_cupy().asarray(x)
-    return asnumpy(x)
+    target = library(name)
+    return x if target.owns(x) else target.from_other(x)
 
 
 def scalar_operand(x, like):
-    """The Python number ``x`` as an operand next to the float array ``like``, in ``like``'s dtype.
-
-    On the CPU a 0-d array. On a GPU a NumPy scalar: CuPy takes it as a kernel
-    argument, where a 0-d device array would cost an allocation and a fill kernel.
-    """
-    if get_array_module(like) is np:
-        return np.asarray(x, dtype=like.dtype)
-    return like.dtype.type(x)
+    """The Python number ``x`` as an operand next to the float array ``like``, in ``like``'s dtype."""
+    return library_of(like).scalar_operand(x, like)
 
 
 def as_array(x, xp=None, dtype=None):
@@ -200,7 +209,7 @@ def as_array(x, xp=None, dtype=None):
     if isinstance(x, xp.ndarray):
         return x if dtype is None or x.dtype == dtype else x.astype(dtype)
     if is_array(x) or isinstance(x, np.generic):  # array of the other backend, or a NumPy scalar
-        out = asnumpy(x) if xp is np else xp.asarray(x)
+        out = asnumpy(x) if xp is np else library("cupy").from_other(x)
     else:  # Python data
         out = np.asarray(x)
         if out.dtype == np.float64 or isinstance(x, (int, float)) and not isinstance(x, bool):
@@ -254,7 +263,7 @@ def as_index(k, data):
         return xp.asarray(k)
     if not is_array(k) or isinstance(k, xp.ndarray):
         return k
-    if xp is np:
+    if library_of(data) is numpy_backend:
         raise DeviceError(
             "getitem: expected the index on the same device as the data, got the data on the CPU (numpy) and "
             "the index on the GPU (cupy); index with a NumPy array, or move the data with .to('gpu')"
@@ -266,22 +275,9 @@ def scatter_add(target, indices, values):
     """``target[indices] += values`` in place, adding repeated indices up.
 
     NumPy's ``a[i] += v`` keeps only one write per repeated index; ``np.add.at``
-    (CuPy: ``cupyx.scatter_add``) accumulates all of them. CuPy's atomic adds
-    have no complex type, so complex targets get their real and imaginary
-    parts added separately.
+    (CuPy: ``cupyx.scatter_add``) accumulates all of them.
     """
-    if isinstance(target, np.ndarray):
-        np.add.at(target, indices, values)
-        return target
-    import cupyx
-
-    if target.dtype.kind == "c":
-        values = values if is_array(values) else _cupy.asarray(values, dtype=target.dtype)
-        cupyx.scatter_add(target.real, indices, values.real)
-        cupyx.scatter_add(target.imag, indices, values.imag)
-    else:
-        cupyx.scatter_add(target, indices, values)
-    return target
+    return library_of(target).scatter_add(target, indices, values)
 
 
 def fused(function):
@@ -301,7 +297,7 @@ def fused(function):
 
         axpy(y, 0.5, x)  # the caller leaves out xp
     """
-    kernel = None
+    kernel = None  # the CuPy kernel, compiled on the first call with GPU arrays
 
     @functools.wraps(function)
     def call(*args):
@@ -309,9 +305,9 @@ def fused(function):
         if _cupy is None or not any(isinstance(a, _cupy.ndarray) for a in args):
             return function(np, *args)
         if kernel is None:
-            kernel = _cupy.fuse(kernel_name=function.__name__)(lambda *arrays: function(_cupy, *arrays))
+            from . import cupy_backend
+
+            kernel = cupy_backend.fuse(function)
         return kernel(*args)
 
     return call
-
-
