@@ -449,19 +449,6 @@ class Function:
     def backward(self, *gys):
         raise NotImplementedError(f"{type(self).__name__}.backward is not written")
 
-    def saved_output(self, index=0):  # TRANSITION: for ops not yet converted to one backward
-        return self.outputs[index]()
-
-    def backward_through(self, composite, *gys):  # TRANSITION: for ops not yet converted to one backward
-        ys = composite(*self.inputs)
-        ys = tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
-        wanted = [i for i, x in enumerate(self.inputs) if x.requires_grad]
-        found = grad(ys, [self.inputs[i] for i in wanted], grad_outputs=gys, create_graph=True, allow_unused=True)
-        gxs = [None] * len(self.inputs)
-        for i, g in zip(wanted, found):
-            gxs[i] = g
-        return tuple(gxs)
-
     def release(self):
         """Drop inputs and everything forward saved, freeing the graph's memory."""
         self.__dict__.clear()
@@ -702,8 +689,6 @@ def _call_backward(f, gys, create_graph):
     """Run ``f``'s backward: on arrays, or recorded on Nodes; always one gradient per input."""
     if not create_graph or f.differentiable_backward:
         gxs = f.backward(*gys)
-    elif hasattr(f, "backward_graph"):  # TRANSITION: ops not yet converted to one backward
-        gxs = f.backward_graph(*gys)
     else:
         gxs = _once_differentiable(f, gys)
     if type(gxs) is not tuple:
