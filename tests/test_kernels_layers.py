@@ -12,7 +12,7 @@ import pytest
 
 import node
 import node.functions as F
-from node.functions.activation import ParametricReLU, ParametricReLUGrad, ReLU, ReLUGrad
+from node.functions.activation import ParametricReLU, ParametricReLUGrad, RectifiedLinear, ReLUGrad
 from node.functions.normalization import BatchNormalization, BatchNormalizationGrad
 from node.functions.pooling import MaxPooling2D, MaxPooling2DGrad
 
@@ -214,7 +214,7 @@ def test_relu_gradient_is_fused_on_the_gpu_only(xp, rng):
         fused = g(gy).value
     assert g.kernel == (None if node.backend.on_host(x) else "fused")
     np.testing.assert_array_equal(node.asnumpy(fused), node.asnumpy(gy) * (node.asnumpy(x) > 0))
-    assert_kernel_matches_reference(ReLU, (rng.standard_normal((4, 5)),), None)
+    assert_kernel_matches_reference(RectifiedLinear, (rng.standard_normal((4, 5)),), None)
 
 
 # ---- a LeNets++ block -----------------------------------------------------------------------------

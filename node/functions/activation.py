@@ -15,8 +15,8 @@ from ..core import Function, as_node
 from .math import Exp
 
 
-class ReLU(Function):
-    """max(x, 0); gx = gy where x > 0, else 0."""
+class RectifiedLinear(Function):
+    """ReLU, max(x, 0); gx = gy where x > 0, else 0."""
 
     differentiable_backward = True
 
@@ -42,8 +42,8 @@ class ReLUGrad(Function):
         return ReLUGrad(self.x)(ggx)
 
 
-class LeakyReLU(Function):
-    """x if x > 0 else slope·x: y = x · s with s = 1 or slope, and gx = gy · s."""
+class LeakyRectifiedLinear(Function):
+    """Leaky ReLU, x if x > 0 else slope·x: y = x · s with s = 1 or slope, and gx = gy · s."""
 
     differentiable_backward = True
 
@@ -112,8 +112,8 @@ class ParametricReLUGrad(Function):
         return b * gy * negative, sum_per_slope(ggx * gy * negative, a.shape), ggx * s + b * x * negative
 
 
-class Sigmoid(Function):
-    """1/(1 + e⁻ˣ); gx = gy·y·(1 - y)."""
+class Logistic(Function):
+    """The logistic sigmoid 1/(1 + e⁻ˣ); gx = gy·y·(1 - y)."""
 
     differentiable_backward = True
 
@@ -126,7 +126,7 @@ class Sigmoid(Function):
         return gy * y * (1 - y)
 
 
-class Tanh(Function):
+class HyperbolicTangent(Function):
     """tanh x; gx = gy·(1 - y²)."""
 
     differentiable_backward = True
@@ -139,8 +139,8 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-class Softmax(Function):
-    """yᵢ = e^(xᵢ - max x) / Σⱼ e^(xⱼ - max x) along ``axis``.
+class NormalizedExponential(Function):
+    """Softmax (the normalized exponential): yᵢ = e^(xᵢ - max x) / Σⱼ e^(xⱼ - max x) along ``axis``.
 
     Backward: gx = y · (gy - Σ gy·y), the Jacobian-vector product without the Jacobian.
     """
@@ -159,8 +159,8 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
 
 
-class LogSoftmax(Function):
-    """yᵢ = xᵢ - log Σⱼ eˣʲ, computed as (xᵢ - m) - log Σⱼ e^(xⱼ - m) with m = max x.
+class LogNormalizedExponential(Function):
+    """Log softmax: yᵢ = xᵢ - log Σⱼ eˣʲ, computed as (xᵢ - m) - log Σⱼ e^(xⱼ - m) with m = max x.
 
     Backward: gx = gy - softmax(x) · Σ gy, with softmax(x) = eʸ.
     """
@@ -187,12 +187,12 @@ def log_softmax_array(x, axis):
 
 def relu(x):
     """max(x, 0)."""
-    return ReLU()(x)
+    return RectifiedLinear()(x)
 
 
 def leaky_relu(x, slope=0.01):
     """x if x > 0 else slope·x."""
-    return LeakyReLU(slope)(x)
+    return LeakyRectifiedLinear(slope)(x)
 
 
 def prelu(x, a):
@@ -208,19 +208,19 @@ def prelu(x, a):
 
 def sigmoid(x):
     """1 / (1 + e⁻ˣ), computed stably."""
-    return Sigmoid()(x)
+    return Logistic()(x)
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return Tanh()(x)
+    return HyperbolicTangent()(x)
 
 
 def softmax(x, axis=-1):
     """Softmax along ``axis`` (stable for large inputs)."""
-    return Softmax(axis)(x)
+    return NormalizedExponential(axis)(x)
 
 
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along ``axis``, without overflow or log(0)."""
-    return LogSoftmax(axis)(x)
+    return LogNormalizedExponential(axis)(x)

@@ -7,7 +7,7 @@ names it instead of an IndexError from inside NumPy.
 from ..backend import get_array_module, on_host, to_backend
 from ..config import Config
 from ..core import Function, Node, as_node
-from .activation import LogSoftmax, Sigmoid, log_softmax_array
+from .activation import Logistic, LogNormalizedExponential, log_softmax_array
 from .math import Exp
 
 
@@ -54,7 +54,7 @@ class SoftmaxCrossEntropy(Function):
 
     def log_probabilities(self, x):
         """log_softmax(x): the array the forward computed, or, for a Node x, recomputed so that it is recorded."""
-        return LogSoftmax(axis=1)(x) if isinstance(x, Node) else self.log_p
+        return LogNormalizedExponential(axis=1)(x) if isinstance(x, Node) else self.log_p
 
     def backward(self, gy):
         x, t = self.saved_inputs()
@@ -82,7 +82,7 @@ class SoftmaxCrossEntropyGrad(Function):
         ∂/∂log p = A·p·s·c,   ∂/∂s = Σ_c A·p·c,   ∂/∂t = -A·c,   ∂/∂gy = Σ A·(p·s - t) / N,
 
     written with operations that Nodes record, so it is differentiated again
-    under ``create_graph`` (log p then being ``LogSoftmax`` of x).
+    under ``create_graph`` (log p then being ``LogNormalizedExponential`` (log softmax) of x).
     """
 
     differentiable_backward = True
@@ -144,7 +144,7 @@ class SigmoidCrossEntropy(Function):
         x, t = self.saved_inputs()
         x_node, t_node = self.inputs
         scale = gy / self.count
-        gx = (Sigmoid()(x) - t) * scale if x_node.requires_grad else None
+        gx = (Logistic()(x) - t) * scale if x_node.requires_grad else None
         gt = -x * scale if t_node.requires_grad else None
         return gx, gt
 
