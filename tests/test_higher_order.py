@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 import node
 import node.functions as F
 
-from test_ops_gradcheck import away_from_zero, randn
+from helpers import away_from_zero, randn
 
 pair_shapes = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3)
 shapes = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)

@@ -8,7 +8,7 @@ import node
 import node.functions as F
 from node.functions.noise import InvertedDropout
 
-from conftest import gradcheck_layer
+from helpers import gradcheck_layer
 
 
 def randn(xp, rng, *shape):

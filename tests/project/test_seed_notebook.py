@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import REPO, make_fake_mnist, real_data_root
+from helpers import REPO, make_fake_mnist, real_data_root
 
 SCRIPT = REPO / "examples" / "seed_notebook.py"
 SEED = REPO.parent / "shared" / "seeds" / "000_474c49b8c984d1dc.txt"

@@ -11,7 +11,7 @@ import pytest
 
 import node
 
-from conftest import REPO, real_data_root
+from helpers import REPO, real_data_root
 
 PAGES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
 FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)

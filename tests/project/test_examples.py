@@ -11,7 +11,7 @@ import pytest
 
 import node
 
-from conftest import REPO, make_fake_mnist, real_data_root, skip_without_cupy
+from helpers import REPO, make_fake_mnist, real_data_root, skip_without_cupy
 
 sys.path.insert(0, str(REPO / "examples"))
 

@@ -21,7 +21,7 @@ import pytest
 
 import node
 
-from conftest import REPO
+from helpers import REPO
 
 # notebooks/build.py, loaded by its path: a module named "build" may also be installed (pypa's build).
 _spec = importlib.util.spec_from_file_location("notebooks_build", REPO / "notebooks" / "build.py")

@@ -4,7 +4,7 @@ import pytest
 
 import node
 
-from conftest import make_fake_mnist
+from helpers import make_fake_mnist
 
 
 def run(optimizer_factory, steps=5, seed=0, dtype="float64", xp=np):

@@ -11,7 +11,7 @@ import node
 from node.data import DownloadError, data_root, fetch
 from node.data.download import sha256_of_content
 
-from conftest import REPO, make_fake_mnist
+from helpers import REPO, make_fake_mnist
 
 
 # ---- IDX ------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_loader_batches_land_on_the_active_backend(xp, fake_mnist):
 
 
 def test_checksums_in_code_match_the_data_readme():
-    readme = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "README.md")
+    readme = os.path.join(REPO, "..", "shared", "data", "README.md")
     if not os.path.isfile(readme):
         pytest.skip("../shared/data/README.md not found")
     text = open(readme, encoding="utf-8").read()

@@ -16,7 +16,7 @@ import pytest
 
 import node
 
-from conftest import REPO, make_fake_mnist
+from helpers import REPO, make_fake_mnist
 
 sys.path.insert(0, str(REPO / "examples"))
 

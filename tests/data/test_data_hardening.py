@@ -18,9 +18,8 @@ import node
 from node.data import DownloadError, fetch
 from node.data.download import sha256_of_content
 
-from conftest import make_fake_mnist
+from helpers import REPO, make_fake_mnist
 
-REPO = Path(__file__).resolve().parents[1]
 NAME = "train-labels-idx1-ubyte"
 
 

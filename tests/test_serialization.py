@@ -17,7 +17,7 @@ import node
 from node import fileio
 from node.fileio import atomic_write
 
-from conftest import REPO
+from helpers import REPO
 
 
 def sample_state():

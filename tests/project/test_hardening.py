@@ -7,7 +7,7 @@ import pytest
 
 import node
 
-from conftest import REPO
+from helpers import REPO
 
 
 # ---- packaging ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 import node
 import node.functions as F
 
-from conftest import REPO, gradcheck_layer
+from helpers import REPO, gradcheck_layer
 
 
 def centers_of(loss):

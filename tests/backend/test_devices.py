@@ -11,7 +11,7 @@ import pytest
 import node
 from node.functions import getitem
 
-from conftest import make_fake_mnist, skip_without_cupy
+from helpers import make_fake_mnist, skip_without_cupy
 
 pytestmark = pytest.mark.gpu
 
@@ -244,7 +244,7 @@ def test_mlp_training_step_kernel_budget(cp, tmp_path):
 def test_lenets_training_step_never_syncs(cp):
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     sys.path.insert(0, str(REPO / "examples"))
     from center_loss_convnet import LeNetsPlusPlus
