@@ -58,7 +58,7 @@ def op_chain_runners(torch, ops, repeats):
         for _ in range(repeats):
             x = node.Node(start)
             h = x
-            for i in range(ops // 3):
+            for _ in range(ops // 3):
                 h = (h * 1.01 + 0.1).tanh()
             h.sum().backward()
 
@@ -70,7 +70,7 @@ def op_chain_runners(torch, ops, repeats):
             for _ in range(repeats):
                 x = t0.clone().requires_grad_(True)
                 h = x
-                for i in range(ops // 3):
+                for _ in range(ops // 3):
                     h = torch.tanh(h * 1.01 + 0.1)
                 h.sum().backward()
 

@@ -109,7 +109,7 @@ def test_figures_show_themselves_in_jupyter_without_pyplot(rng):
     copy = pickle.loads(pickle.dumps(figures[0]))
     assert type(copy) is plot.InlineFigure and copy._repr_png_()[:4] == b"\x89PNG"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        plot.nope
+        plot.nope  # noqa: B018 (the attribute access is what is tested)
     # IPython's own display machinery, as a kernel uses it, in a process where pyplot was never imported;
     # the process-wide backend is left as it was.
     pytest.importorskip("IPython", reason="IPython (the notebook extra) is needed to check Jupyter's display")
