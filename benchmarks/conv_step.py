@@ -152,6 +152,7 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed samples per framework")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--reference", action="store_true", help="also time node with only its reference ops (no fast kernels)")
     p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--models", nargs="+", default=["LeNets++", "comparison CNN"])
@@ -164,6 +165,8 @@ def main():
     rows = []
     for model_name in args.models:
         runners = {"node": node_runner(model_name, args.device, args.steps)}
+        if args.reference:
+            runners["node, reference kernels"] = harness.with_kernels(node_runner(model_name, args.device, args.steps), "reference")
         if torch is not None and (args.device == "cpu" or torch.cuda.is_available()):
             runners["PyTorch"] = torch_runner(torch, model_name, args.device, args.steps)
         times = harness.alternate(runners, args.repeats)

@@ -55,6 +55,17 @@ def alternate(runners, repeats, warmup=1):
     return times
 
 
+def with_kernels(run, mode):
+    """``run`` with node's fast kernels set to ``mode`` ("reference": only the readable reference ops run)."""
+    import node
+
+    def wrapped():
+        with node.using_config("kernels", mode):
+            run()
+
+    return wrapped
+
+
 def median(values):
     return statistics.median(values)
 

@@ -249,6 +249,7 @@ def main():
     p.add_argument("--limit", type=int, default=None, help="images per epoch (default: all 60,000)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--reference", action="store_true", help="also time node with only its reference ops (no fast kernels)")
     p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--probe", choices=["node", "numpy", "torch"], help=argparse.SUPPRESS)
@@ -262,6 +263,8 @@ def main():
     weights, centers = initial_weights()
     steps = -(-len(images) // BATCH)
     runners = {"node": node_epoch_runner(images, labels, device=args.device)[0]}
+    if args.reference:
+        runners["node, reference kernels"] = harness.with_kernels(node_epoch_runner(images, labels, device=args.device)[0], "reference")
     if args.device == "cpu":
         runners["hand-written NumPy"] = numpy_epoch_runner(images, labels, weights, centers)
     torch = harness.torch_or_none(args.threads)
