@@ -1,11 +1,14 @@
-"""Convolution algorithms and the layers' workspaces.
+"""Convolution algorithms and the reused arrays of the fast kernels.
 
-Every algorithm is checked against the naive loop reference (values in float64,
-gradients by finite differences, float32 within float32 accuracy), for inputs in
-each memory order the layers produce. The workspaces are checked for what makes
-buffer reuse dangerous: a value or gradient that reached the user must never be
-overwritten by a later call, and changing shapes must not grow memory.
+Every algorithm (the spectral and im2col kernels, chosen with
+``node.kernels.conv.use_algorithm``, and the reference) is checked against the
+naive loop reference (values in float64, gradients by finite differences,
+float32 within float32 accuracy), for inputs in each memory order the layers
+produce. The reused arrays (workspaces, the thread's pool) are checked for what
+makes buffer reuse dangerous: a value or gradient that reached the user must
+never be overwritten by a later call, and changing shapes must not grow memory.
 """
+import contextlib
 import copy
 
 import numpy as np
@@ -15,10 +18,41 @@ from hypothesis import strategies as st
 
 import node
 import node.functions as F
-from conftest import gradcheck_layer
-from test_layers import conv_reference, pool_reference, randn
+from helpers import gradcheck_layer
+from node.kernels.conv import use_algorithm
+from node.kernels.memory import pooled, pooled_nbytes
 
-LAYOUTS = {  # memory orders of (N, C, H, W) data: what the input data, im2col and the spectral path leave
+
+def randn(xp, rng, *shape):
+    return xp.asarray(rng.standard_normal(shape))
+
+
+def conv_reference(x, W, b, stride, padding):
+    """The convolution by its definition, one output position at a time."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oc, _, kh, kw = W.shape
+    oh, ow = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+    y = np.zeros((x.shape[0], oc, oh, ow), dtype=np.result_type(x, W))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.einsum("nckl,ockl->no", patch, W) + b
+    return y
+
+
+def pool_reference(x, k, stride, padding, reduce):
+    """Pooling by its definition, one window at a time."""
+    fill = -np.inf if reduce is np.max else 0.0
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
+    oh, ow = (x.shape[2] - k) // stride + 1, (x.shape[3] - k) // stride + 1
+    y = np.zeros((x.shape[0], x.shape[1], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = reduce(x[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
+    return y
+
+
+LAYOUTS = {  # memory orders of (N, C, H, W) data: what the input data, im2col and the spectral kernel leave
     "NCHW": (0, 1, 2, 3),
     "NHWC": (0, 2, 3, 1),
     "WHCN": (3, 2, 1, 0),
@@ -37,19 +71,32 @@ def as_whcn(a):
     return a.transpose(3, 2, 1, 0).reshape(-1).reshape(w, h, c, n).transpose(3, 2, 1, 0)
 
 
-@pytest.mark.parametrize("algorithm", ["im2col", "spectral"])
+@contextlib.contextmanager
+def algorithm_chosen(algorithm):
+    """Run convolutions with one algorithm: a kernel ("spectral", "im2col") or the reference (no kernel)."""
+    if algorithm == "reference":
+        with node.using_config("kernels", "reference"):
+            yield
+    else:
+        with use_algorithm(algorithm):
+            yield
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "spectral", "reference"])
 @pytest.mark.parametrize("shape, kernel, padding", [((2, 3, 7, 6), 3, 1), ((2, 4, 6, 6), 5, 2), ((1, 2, 5, 5), 3, 0), ((2, 3, 4, 4), 5, 4), ((3, 2, 5, 7), 2, 1), ((2, 3, 4, 5), 3, 3)])
 def test_each_algorithm_matches_loops_and_finite_differences(xp, rng, algorithm, shape, kernel, padding):
     x, W, b = randn(xp, rng, *shape), randn(xp, rng, 5, shape[1], kernel, kernel), randn(xp, rng, 5)
     expected = conv_reference(*(node.asnumpy(a) for a in (x, W, b)), 1, padding)
-    for layout in LAYOUTS:
-        y = F.conv2d(node.Node(in_layout(xp, x, layout)), W, b, 1, padding, algorithm=algorithm)
-        assert type(y.creator).__name__ == ("SpectralConv2d" if algorithm == "spectral" else "Conv2d")
-        np.testing.assert_allclose(node.asnumpy(y.value), expected, rtol=1e-10, atol=1e-10, err_msg=layout)
-    node.gradcheck(lambda a, w, c: F.conv2d(a, w, c, 1, padding, algorithm=algorithm), x, W, b)
-    node.gradcheck(lambda a, w: F.conv2d(as_whcn(a), w, None, 1, padding, algorithm=algorithm), x, W)
-    # float32 stays float32, within float32 accuracy of the reference
-    y32 = F.conv2d(x.astype("float32"), W.astype("float32"), b.astype("float32"), 1, padding, algorithm=algorithm).value
+    with algorithm_chosen(algorithm):
+        for layout in LAYOUTS:
+            y = F.conv2d(node.Node(in_layout(xp, x, layout)), W, b, 1, padding)
+            assert type(y.creator).__name__ == "Convolution2D"
+            assert y.creator.kernel == (None if algorithm == "reference" else algorithm)
+            np.testing.assert_allclose(node.asnumpy(y.value), expected, rtol=1e-10, atol=1e-10, err_msg=layout)
+        node.gradcheck(lambda a, w, c: F.conv2d(a, w, c, 1, padding), x, W, b)
+        node.gradcheck(lambda a, w: F.conv2d(as_whcn(a), w, None, 1, padding), x, W)
+        # float32 stays float32, within float32 accuracy of the reference
+        y32 = F.conv2d(x.astype("float32"), W.astype("float32"), b.astype("float32"), 1, padding).value
     assert y32.dtype == np.float32
     np.testing.assert_allclose(node.asnumpy(y32), expected, rtol=1e-4, atol=1e-4)
 
@@ -57,38 +104,46 @@ def test_each_algorithm_matches_loops_and_finite_differences(xp, rng, algorithm,
 @settings(max_examples=60, deadline=None)
 @given(h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 6), kw=st.integers(1, 6), padding=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_spectral_matches_loops_for_any_size_kernel_and_padding(h, w, kh, kw, padding, seed):
-    """The short DFT length (n + p, see spectral.transform_size) is exact for every shape, not just the nets' shapes."""
+    """The short DFT length (n + p, see node.kernels.spectral.transform_size) is exact for every shape, not just the nets'."""
     assume(h + 2 * padding >= kh and w + 2 * padding >= kw)
     rng = np.random.default_rng(seed)
     x, W = rng.standard_normal((2, 3, h, w)), rng.standard_normal((2, 3, kh, kw))
     b = np.zeros(2)
-    y = F.conv2d(x, W, None, 1, padding, algorithm="spectral").value
-    np.testing.assert_allclose(y, conv_reference(x, W, b, 1, padding), rtol=1e-10, atol=1e-10)
+    with use_algorithm("spectral"):
+        y = F.conv2d(node.Node(x), W, None, 1, padding)
+    assert y.creator.kernel == "spectral"
+    np.testing.assert_allclose(y.value, conv_reference(x, W, b, 1, padding), rtol=1e-10, atol=1e-10)
 
 
 def test_spectral_gradients_with_only_some_inputs_requiring_them(xp, rng):
     x, W = randn(xp, rng, 2, 3, 6, 6), randn(xp, rng, 4, 3, 5, 5)
     gy = randn(xp, rng, 2, 4, 6, 6)
     grads = {}
-    for algorithm in ("im2col", "spectral"):
-        xn, Wn = node.Node(x), node.Node(W)
-        F.conv2d(xn, Wn, None, 1, 2, algorithm=algorithm).backward(gy)
-        grads[algorithm] = (node.asnumpy(xn.grad), node.asnumpy(Wn.grad))
-        frozen = node.Node(x, requires_grad=False)
-        Wn2 = node.Node(W)
-        F.conv2d(frozen, Wn2, None, 1, 2, algorithm=algorithm).backward(gy)
-        np.testing.assert_allclose(node.asnumpy(Wn2.grad), grads[algorithm][1], rtol=1e-12)
-        assert frozen.grad is None
-    for a, b in zip(grads["im2col"], grads["spectral"]):
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    for algorithm in ("im2col", "spectral", "reference"):
+        with algorithm_chosen(algorithm):
+            xn, Wn = node.Node(x), node.Node(W)
+            F.conv2d(xn, Wn, None, 1, 2).backward(gy)
+            grads[algorithm] = (node.asnumpy(xn.grad), node.asnumpy(Wn.grad))
+            frozen = node.Node(x, requires_grad=False)
+            Wn2 = node.Node(W)
+            F.conv2d(frozen, Wn2, None, 1, 2).backward(gy)
+            np.testing.assert_allclose(node.asnumpy(Wn2.grad), grads[algorithm][1], rtol=1e-12)
+            assert frozen.grad is None
+    for other in ("spectral", "reference"):
+        for a, b in zip(grads["im2col"], grads[other]):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
-def test_spectral_refuses_complex_inputs_and_auto_avoids_it(rng):
-    x = node.Node(rng.standard_normal((1, 32, 10, 10)) + 1j)
+def test_complex_inputs_take_the_reference(rng):
+    x = node.Node(rng.standard_normal((2, 32, 10, 10)) + 1j)
     W = node.Node(rng.standard_normal((32, 32, 5, 5)).astype(complex))
-    with pytest.raises(ValueError, match="spectral algorithm needs real inputs"):
-        F.conv2d(x, W, padding=2, algorithm="spectral")
-    assert type(F.conv2d(x, W, padding=2).creator).__name__ == "Conv2d"
+    b = np.zeros(32)
+    for algorithm in ("spectral", "im2col"):
+        with use_algorithm(algorithm):
+            y = F.conv2d(x, W, padding=2)
+        assert y.creator.kernel is None
+        real = conv_reference(x.value.real, W.value.real, b, 1, 2) - conv_reference(x.value.imag, W.value.imag, b, 1, 2)
+        np.testing.assert_allclose(y.value.real, real, atol=1e-9)
 
 
 def as_nhwc(a):
@@ -150,7 +205,7 @@ def test_max_pool_rows_path_matches_loops_and_shares_ties(xp, rng, layout, size)
 
 # ---- workspaces -------------------------------------------------------------------------------------
 def conv_block(rng):
-    """Conv (spectral) - BN - PReLU - pool, as in LeNets++, in float64 so results compare exactly."""
+    """Conv (im2col) - BN - PReLU - Conv (spectral) - BN - PReLU - pool, as in LeNets++, in float64 (exact comparisons)."""
     layers = node.Sequential(
         node.Conv2d(1, 32, 5, padding=2, rng=rng, dtype="float64"),
         node.BatchNorm2d(32, dtype="float64"),
@@ -173,8 +228,8 @@ def step(model, x, seed):
 
 def test_workspaces_never_overwrite_what_the_user_holds(rng):
     model = conv_block(node.layers.as_generator(0))
-    for n in (17, 20):  # both batch sizes below take the spectral path in the second convolution
-        assert type(model[3](node.Node(np.zeros((n, 32, 10, 10)))).creator).__name__ == "SpectralConv2d"
+    for n in (17, 20):  # both batch sizes below take the spectral kernel in the second convolution
+        assert model[3](node.Node(np.zeros((n, 32, 10, 10)))).creator.kernel == "spectral"
     fresh = copy.deepcopy(model)  # a deep copy gets empty workspaces of its own
     x1, x2 = rng.standard_normal((20, 1, 10, 10)), rng.standard_normal((20, 1, 10, 10))
     y1, g1 = step(model, x1, 1)
@@ -202,7 +257,7 @@ def test_workspaces_follow_changing_shapes_without_growing(rng):
 
     def held_bytes():
         spaces = [layer._workspace for layer in model.sublayers() if "_workspace" in vars(layer)]
-        return sum(ws.nbytes() for ws in spaces) + node.kernels.memory.thread_workspace().nbytes()
+        return sum(ws.nbytes() for ws in spaces) + node.kernels.memory.thread_workspace().nbytes() + pooled_nbytes()
 
     step(model, big, 0)
     step(model, small, 0)  # the smaller last batch of an epoch
@@ -218,22 +273,26 @@ def test_workspaces_follow_changing_shapes_without_growing(rng):
         np.testing.assert_allclose(g_small[k], g_ref[k], rtol=1e-10, atol=1e-12, err_msg=k)
 
 
-def test_a_workspace_used_twice_in_one_graph(rng):
+class Twice(node.Layer):
+    """One block of layers applied twice: every layer (and its reused arrays) twice in one graph."""
+
+    def __init__(self, block):
+        self.block = block
+
+    def forward(self, x):
+        return self.block(self.block(x))
+
+
+def test_layers_used_twice_in_one_graph(rng):
     """Weight sharing: the second call must not reuse arrays the first call's backward still needs."""
-    x, W = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((3, 3, 5, 5)) * 0.3
-    gamma, beta, slopes = rng.standard_normal(3), rng.standard_normal(3), np.full(3, 0.2)
-    spaces = [node.kernels.Workspace() for _ in range(4)]
-
-    def block(a, w, g, b, s):
-        h = F.conv2d(a, w, None, 1, 2, algorithm="spectral", workspace=spaces[0])
-        h = F.prelu(F.batch_norm(h, g, b, workspace=spaces[1]), s, workspace=spaces[2])
-        return F.max_pool2d(h, 2, workspace=spaces[3]) if h.shape[2] > 4 else h
-
-    def twice(a, w, g, b, s):
-        return block(block(a, w, g, b, s), w, g, b, s)
-
-    node.gradcheck(twice, x, W, gamma, beta, slopes)
-    assert all(ws.nbytes() > 0 for ws in spaces)
+    x = rng.standard_normal((2, 3, 8, 8))
+    gen = node.layers.as_generator(0)
+    block = node.Sequential(node.Conv2d(3, 3, 5, padding=2, rng=gen, dtype="float64"), node.BatchNorm2d(3, dtype="float64"), node.PReLU(3, dtype="float64"))
+    for algorithm in ("spectral", "im2col"):
+        with use_algorithm(algorithm):
+            assert block[0](node.Node(x)).creator.kernel == algorithm
+            gradcheck_layer(Twice(block), x)
+    assert pooled_nbytes() > 0
 
 
 def test_workspace_reuses_only_unreferenced_arrays():
@@ -255,3 +314,23 @@ def test_workspace_reuses_only_unreferenced_arrays():
     e = ws.empty("a", (2, 2), np.float32)  # smaller: the front of the same memory
     assert e.__array_interface__["data"][0] == e_ptr
     assert copy.deepcopy(ws).nbytes() == 0
+
+
+def test_pooled_arrays_are_reused_only_when_unreferenced_several_per_name():
+    node.kernels.release_thread_workspace()
+    a = pooled("t", (3, 4), np.float32)
+    b = pooled("t", (3, 4), np.float32)  # a is held: a second array for the same name
+    assert not np.shares_memory(a, b)
+    a_ptr = a.__array_interface__["data"][0]
+    view = b.T
+    del a, b
+    c = pooled("t", (2, 4), np.float32)  # the first free one, smaller: the front of a's memory
+    assert c.__array_interface__["data"][0] == a_ptr and not np.shares_memory(c, view)
+    d = pooled("t", (3, 4), np.float32)  # a's memory is in use again, b's through its view: a third array
+    assert not np.shares_memory(d, view) and not np.shares_memory(d, c)
+    assert pooled_nbytes() == 3 * 48
+    del c, d, view
+    big = pooled("t", (4, 4), np.float32)  # none is large enough: a free one is replaced, none added
+    assert big.shape == (4, 4) and pooled_nbytes() == 2 * 48 + 64
+    node.kernels.release_thread_workspace()
+    assert pooled_nbytes() == 0

@@ -3,11 +3,13 @@
 Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 ``reduction`` (sum, mean, max), ``shape`` (reshape, indexing, concat),
 ``math`` (exp, log, ...), ``activation`` (relu, softmax, ...), ``loss``,
-``connection`` (linear, conv2d), ``pooling``, ``normalization``, ``noise``.
+``connection`` (linear), ``conv`` (conv2d and its gradients), ``pooling``,
+``normalization``, ``noise``.
 """
 from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
-from .connection import conv2d, linear
+from .connection import linear
+from .conv import conv2d
 from .loss import (
     mean_squared_error,
     nll_loss,

@@ -6,6 +6,7 @@ them all off (see ``node.dispatch``). ``memory`` holds the machinery they
 share: reused scratch arrays and memory orders.
 """
 from .memory import Workspace, release_thread_workspace, tune_host_allocator
+from . import conv  # noqa: F401  (registers the convolution's kernels)
 from . import activation, normalization, pooling  # noqa: F401  (register the activations', batch norm's and pooling's kernels)
 from . import loss  # noqa: F401  (registers the cross entropy gradient's kernel)
 

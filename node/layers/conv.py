@@ -1,7 +1,6 @@
 """2-D convolution layer."""
 import math
 
-from ..kernels.memory import workspace_of
 from ..functions import conv2d
 from ..config import as_generator
 from .init import uniform
@@ -24,7 +23,7 @@ class Conv2d(Layer):
         self.b = Parameter(uniform(rng, (out_channels,), bound, dtype), name="b") if bias else None
 
     def forward(self, x):
-        return conv2d(x, self.W, self.b, self.stride, self.padding, workspace=workspace_of(self))
+        return conv2d(x, self.W, self.b, self.stride, self.padding)
 
     def extra_repr(self):
         return (
