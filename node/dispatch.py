@@ -6,7 +6,7 @@ some inputs (a convolution through the DFT, a batch norm in the input's memory
 order). Kernels live in ``node.kernels``, each registered here for one
 Function class::
 
-    register_kernel(Conv2d, SpectralConv2dKernel())
+    register_kernel(Convolution2D, SpectralConvolution())
 
 ``Function.__call__`` asks ``choose_kernel`` before running ``forward``. With
 the per-thread setting ``node.Config.kernels == "reference"`` (e.g. inside
