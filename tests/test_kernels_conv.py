@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import node
 import node.functions as F
 from node.dispatch import kernels_for
-from node.functions.conv import Convolution2D, Convolution2DGradInput, Convolution2DGradWeight
-from node.kernels.conv import Im2colConvolution, Im2colGradInput, Im2colGradWeight, use_algorithm
+from node.functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight
+from node.kernels.conv import ChannelSums, Im2colConvolution, Im2colGradInput, Im2colGradWeight, use_algorithm
 from node.kernels.spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, spectral_pays_off
 
 
@@ -82,6 +82,8 @@ def check_case(xp, rng, algorithm, n, c, oc, h, w, kh, kw, stride, padding):
     gx = check_kernels(grad_input, (gy, W), spectral + (["im2col"] if flipped_kernel_fits(stride, padding, kh, kw) else []))
     grad_weight = Convolution2DGradWeight(f, W.shape)
     gW = check_kernels(grad_weight, (x, gy), spectral + ["im2col"])
+    gb = check_kernels(Convolution2DGradBias(), (gy,), ["channel sums"])
+    np.testing.assert_allclose(node.asnumpy(gb), node.asnumpy(gy).sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
     # the references are the adjoints: <gy, conv(x, W)> = <gx(gy, W), x> = <gW(x, gy), W>
     inner = float((node.asnumpy(gy) * expected).sum() - (node.asnumpy(gy).sum(axis=(0, 2, 3)) * node.asnumpy(b)).sum())
     assert np.isclose(float((node.asnumpy(gx) * node.asnumpy(x)).sum()), inner, rtol=1e-9, atol=1e-9)
@@ -92,6 +94,7 @@ def test_the_kernels_are_registered_spectral_first():
     assert [type(k) for k in kernels_for(Convolution2D)] == [SpectralConvolution, Im2colConvolution]
     assert [type(k) for k in kernels_for(Convolution2DGradInput)] == [SpectralGradInput, Im2colGradInput]
     assert [type(k) for k in kernels_for(Convolution2DGradWeight)] == [SpectralGradWeight, Im2colGradWeight]
+    assert [type(k) for k in kernels_for(Convolution2DGradBias)] == [ChannelSums]
 
 
 @settings(max_examples=40, deadline=None)
@@ -211,6 +214,16 @@ def test_what_each_kernel_accepts_and_refuses(rng):
     assert not flipped.applies(Convolution2DGradInput(Convolution2D(2, 2), x.shape), gy, W)
     assert not flipped.applies(Convolution2DGradInput(Convolution2D(1, 2), x.shape), gy, W[:, :, :, :3])
     assert not flipped.applies(Convolution2DGradInput(Convolution2D(1, 2), x.shape), gy + 0j, W + 0j)
+    assert ChannelSums().applies(Convolution2DGradBias(), gy) and not ChannelSums().applies(Convolution2DGradBias(), gy + 0j)
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (3, 2, 0, 1), (3, 2, 1, 0), (0, 2, 3, 1)])
+def test_the_bias_gradient_in_every_memory_order(xp, rng, order):
+    """gy arrives in the memory order the layers after the convolution leave; the channel sums must not depend on it."""
+    gy = xp.asarray(rng.standard_normal((3, 4, 5, 6)))
+    laid_out = xp.ascontiguousarray(gy.transpose(order)).transpose(tuple(order.index(i) for i in range(4)))
+    got = ChannelSums().forward(Convolution2DGradBias(), laid_out)
+    np.testing.assert_allclose(node.asnumpy(got), node.asnumpy(gy).sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
 def test_float32_stays_float32(rng):

@@ -12,6 +12,8 @@ Its backward needs two more maps, each linear in both of its arguments:
                                           gradient spread back over its patch (col2im)
     gW = Convolution2DGradWeight(x, gy)   every output's gradient times its patch, summed
 
+(and the bias's, gb = Convolution2DGradBias(gy), the sum of gy per channel)
+
 and the derivatives of those are the three maps again (⟨·,·⟩ is the sum of
 elementwise products):
 
@@ -30,6 +32,7 @@ the DFT) are in ``node.kernels.conv``.
 """
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
+from .arithmetic import BroadcastTo
 
 
 def pad_hw(x, padding):
@@ -97,7 +100,7 @@ class Convolution2D(Function):
         gW = Convolution2DGradWeight(self, W.shape)(x, gy) if needs[1] else None
         if len(needs) == 2:
             return gx, gW
-        return gx, gW, gy.sum(axis=(0, 2, 3)) if needs[2] else None
+        return gx, gW, Convolution2DGradBias()(gy) if needs[2] else None
 
 
 class Convolution2DGradInput(Function):
@@ -144,6 +147,21 @@ class Convolution2DGradWeight(Function):
         g_x = Convolution2DGradInput(self.convolution, x.shape)(gy, ggW) if needs[0] else None
         g_gy = Convolution2D(self.stride, self.padding)(x, ggW) if needs[1] else None
         return g_x, g_gy
+
+
+class Convolution2DGradBias(Function):
+    """gb = Σ of gy (N, OC, OH, OW) over images and positions, one value per channel: ∂⟨gy, conv(x, W) + b⟩/∂b.
+
+    Its backward spreads each channel's ggb back over every image and position.
+    """
+
+    differentiable_backward = True
+
+    def forward(self, gy):
+        return gy.sum(axis=(0, 2, 3))
+
+    def backward(self, ggb):
+        return BroadcastTo(self.inputs[0].shape)(ggb.reshape(1, -1, 1, 1))
 
 
 def conv2d(x, W, b=None, stride=1, padding=0):

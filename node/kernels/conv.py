@@ -22,17 +22,20 @@ this module in the order they are tried:
     patch matrix followed by KH·KW scatter-adds (col2im), which costs more than
     twice as much. Other strides take the reference.
 
+The bias gradient (a sum per channel) is one matrix-vector product over gy in
+its memory order (``sum_per_channel``), whichever kernel ran the forward.
+
 With ``node.using_config("kernels", "reference")`` none of this runs;
 ``with use_algorithm("im2col"):`` (or "spectral") overrules the cost model
 that chooses between the two, for tests and benchmarks.
 """
 from ..backend import get_array_module, sliding_windows
 from ..dispatch import Kernel, register_kernel
-from ..functions.conv import Convolution2D, Convolution2DGradInput, Convolution2DGradWeight
-from .memory import pooled, temporary
+from ..functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight
+from .memory import pooled, sum_per_channel, temporary
 from .spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, use_algorithm
 
-__all__ = ["Im2colConvolution", "Im2colGradInput", "Im2colGradWeight", "im2col_rows", "use_algorithm"]
+__all__ = ["ChannelSums", "Im2colConvolution", "Im2colGradInput", "Im2colGradWeight", "im2col_rows", "use_algorithm"]
 
 
 def _temporary(name, shape, dtype, xp):
@@ -155,12 +158,25 @@ class Im2colGradWeight(Kernel):
         return xp.ascontiguousarray(gw)
 
 
+class ChannelSums(Kernel):
+    """``Convolution2DGradBias``: gy's sum per channel as a product with ones over gy's memory order."""
+
+    name = "channel sums"
+
+    def applies(self, g, gy):
+        return _real_and_alike(gy)
+
+    def forward(self, g, gy):
+        return sum_per_channel(gy)
+
+
 # Tried in this order: the spectral kernels where they apply, im2col for the other real inputs,
 # and the reference (node.functions.conv) for everything else.
 for _function, _kernels in (
     (Convolution2D, (SpectralConvolution(), Im2colConvolution())),
     (Convolution2DGradInput, (SpectralGradInput(), Im2colGradInput())),
     (Convolution2DGradWeight, (SpectralGradWeight(), Im2colGradWeight())),
+    (Convolution2DGradBias, (ChannelSums(),)),
 ):
     for _kernel in _kernels:
         register_kernel(_function, _kernel)
