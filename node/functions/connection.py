@@ -2,7 +2,7 @@
 from ..core import Function, as_node
 
 
-class Linear(Function):
+class Affine(Function):
     """y = x @ W + b with W of shape (in, out), x of shape (..., in).
 
     Backward: gx = gy Wᵀ, gW = xᵀ gy and gb = Σ gy, with x and gy seen as
@@ -32,4 +32,4 @@ def linear(x, W, b=None):
     x, W = as_node(x), as_node(W)
     if x.shape[-1:] != W.shape[:1] or W.ndim != 2:
         raise ValueError(f"linear: input of shape {x.shape} does not fit weights of shape {W.shape} (in_features must be {W.shape[0]})")
-    return Linear()(x, W) if b is None else Linear()(x, W, b)
+    return Affine()(x, W) if b is None else Affine()(x, W, b)
