@@ -105,7 +105,7 @@ def test_optimizer_step_before_a_second_backward_is_detected(make):
     loss = (model(node.Node(np.ones((2, 3), np.float32))) ** 2).sum()
     loss.backward(retain_graph=True)
     optimizer.step()
-    with pytest.raises(node.GraphError, match=r"Linear.backward needs input 1 .* version 0 when the forward pass ran, 1 now"):
+    with pytest.raises(node.GraphError, match=r"Affine.backward needs input 1 .* version 0 when the forward pass ran, 1 now"):
         loss.backward()
 
 
