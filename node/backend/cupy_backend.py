@@ -12,10 +12,11 @@ recycles_memory = False  # CuPy has its own memory pool
 
 
 def load():
-    """Import CuPy and check that a GPU answers; raise BackendError saying why not."""
+    """Import CuPy and check that a GPU answers; raise BackendError saying why not.
+
+    The facade calls it once and keeps the module (``node.backend._cupy``).
+    """
     global xp
-    if xp is not None:
-        return xp
     try:
         import cupy
     except ImportError as exc:

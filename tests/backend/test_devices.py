@@ -65,7 +65,7 @@ def test_ops_on_two_devices_name_both(cp):
 
 def test_layer_and_input_on_different_devices(cp):
     layer = node.Linear(3, 2, rng=0).to("gpu")
-    with pytest.raises(node.DeviceError, match=r"Linear: .*input 0 on the CPU \(numpy\), input 1 on the GPU \(cupy\)"):
+    with pytest.raises(node.DeviceError, match=r"Affine: .*input 0 on the CPU \(numpy\), input 1 on the GPU \(cupy\)"):
         layer(node.Node(np.ones((4, 3), np.float32)))
 
 
