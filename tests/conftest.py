@@ -40,9 +40,16 @@ def xp(request):
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings():
-    """Every test starts from node's default settings (manual_seed, backend, grad mode) and leaves them so."""
+def fresh_settings(request):
+    """Every test starts from node's default settings (manual_seed, backend, grad mode) and leaves them so.
+
+    With ``NODE_TEST_KERNELS=reference`` every test runs with the fast kernels
+    off (only the reference ops), except tests marked ``kernels``, which check
+    the kernels themselves.
+    """
     node.Config.__init__()
+    if os.environ.get("NODE_TEST_KERNELS") == "reference" and request.node.get_closest_marker("kernels") is None:
+        node.Config.kernels = "reference"
     yield
     node.Config.__init__()
 
@@ -55,6 +62,7 @@ def rng():
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: runs on the CuPy backend (skipped without a GPU)")
     config.addinivalue_line("markers", "slow: trains on real data")
+    config.addinivalue_line("markers", "kernels: checks the fast kernels themselves (kept on under NODE_TEST_KERNELS=reference)")
     config.addinivalue_line("markers", "notebook: executes a notebook in a Jupyter kernel (needs the notebook extra)")
 
 

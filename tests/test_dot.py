@@ -142,6 +142,7 @@ class TripleBySums(node.dispatch.Kernel):
 node.dispatch.register_kernel(Triple, TripleBySums())
 
 
+@pytest.mark.kernels
 def test_a_function_box_names_the_kernel_that_ran():
     x = node.Node(np.array([1.0, 2.0]), name="x")
     text = node.to_dot(Triple()(x).sum())

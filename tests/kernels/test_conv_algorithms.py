@@ -22,6 +22,8 @@ from helpers import gradcheck_layer
 from node.kernels.conv import use_algorithm
 from node.kernels.memory import pooled, pooled_nbytes
 
+pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
+
 
 def randn(xp, rng, *shape):
     return xp.asarray(rng.standard_normal(shape))

@@ -22,6 +22,8 @@ from node.functions.conv import Convolution2D, Convolution2DGradBias, Convolutio
 from node.kernels.conv import ChannelSums, Im2colConvolution, Im2colGradInput, Im2colGradWeight, use_algorithm
 from node.kernels.spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, spectral_pays_off
 
+pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
+
 
 def naive_conv(x, W, b, stride, padding):
     """The convolution by its definition, one output position at a time (independent of node)."""

@@ -16,6 +16,8 @@ from node.functions.activation import ParametricReLU, ParametricReLUGrad, Rectif
 from node.functions.normalization import BatchNormalization, BatchNormalizationGrad
 from node.functions.pooling import MaxPooling2D, MaxPooling2DGrad
 
+pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
+
 ORDERS = {  # memory orders of (N, C, H, W) data, outermost axis first
     "NCHW": (0, 1, 2, 3),
     "NHWC": (0, 2, 3, 1),

@@ -12,6 +12,8 @@ import node
 import node.functions as F
 from node.functions.loss import SoftmaxCrossEntropyGrad
 
+pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
+
 SHAPES = [(1, 1), (4, 3), (7, 10)]
 
 

@@ -10,6 +10,8 @@ import pytest
 import node
 from node.kernels import optim as fast
 
+pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
+
 CASES = {
     "sgd": lambda ps: node.SGD(ps, 0.1),
     "sgd weight decay": lambda ps: node.SGD(ps, 0.1, weight_decay=0.05),
