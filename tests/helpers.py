@@ -106,3 +106,29 @@ def gradcheck_layer(layer, *inputs, **kwargs):
     finally:
         for owner, key, original in entries:  # put the layer's own Parameters back
             _assign(owner, key, original)
+
+
+# ---- naive references: loops over every output position, obviously right ----------------
+def conv_reference(x, W, b, stride, padding):
+    """The convolution by its definition, one output position at a time."""
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oc, _, kh, kw = W.shape
+    oh, ow = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+    y = np.zeros((x.shape[0], oc, oh, ow), dtype=np.result_type(x, W))
+    for i in range(oh):
+        for j in range(ow):
+            patch = x[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.einsum("nckl,ockl->no", patch, W) + b
+    return y
+
+
+def pool_reference(x, k, stride, padding, reduce):
+    """Pooling by its definition, one window at a time."""
+    fill = -np.inf if reduce is np.max else 0.0
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
+    oh, ow = (x.shape[2] - k) // stride + 1, (x.shape[3] - k) // stride + 1
+    y = np.zeros((x.shape[0], x.shape[1], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = reduce(x[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
+    return y

@@ -8,20 +8,11 @@ from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import node
 import node.functions as F
+from helpers import away_from_zero, randn
 
 pair_shapes = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3)
 shapes = array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
 seeds = st.integers(0, 2**32 - 1)
-
-
-def randn(xp, rng, shape):
-    return xp.asarray(rng.standard_normal(shape))
-
-
-def away_from_zero(xp, rng, shape, margin=0.1):
-    """Values with |x| >= margin, so kinks (relu, abs) sit outside the ε-neighbourhood."""
-    v = rng.standard_normal(shape)
-    return xp.asarray(np.sign(v + (v == 0)) * (margin + np.abs(v)))
 
 
 @pytest.mark.parametrize("op", [F.add, F.sub, F.mul, F.div])

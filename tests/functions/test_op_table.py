@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from helpers import away_from_zero, distinct, labels, positive, probabilities, randn
+from helpers import away_from_zero, conv_reference, distinct, labels, pool_reference, positive, probabilities, randn
 
 import node
 import node.functions as F
@@ -56,31 +56,6 @@ def softmax_np(x, axis=-1):
 
 def log_softmax_np(x, axis=-1):
     return np.log(softmax_np(x, axis))
-
-
-def conv_np(x, w, b, stride, padding):
-    """Cross-correlation by the definition: one output position at a time."""
-    n, c, h, wd = x.shape
-    oc, _, kh, kw = w.shape
-    xp_ = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
-    y = np.empty((n, oc, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            patch = xp_[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-            y[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
-    return y + b[None, :, None, None]
-
-
-def pool_np(x, k, stride, padding, reduce, pad_value):
-    n, c, h, w = x.shape
-    xp_ = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=pad_value)
-    oh, ow = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    y = np.empty((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            y[:, :, i, j] = reduce(xp_[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
-    return y
 
 
 def batch_norm_np(x, gamma, beta, eps=1e-5):
@@ -169,12 +144,12 @@ OPS = [
     ),
     # layers' functions
     Op("linear", F.linear, real((4, 3), (3, 2), (2,)), lambda x, w, b: x @ w + b),
-    Op("conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1), real((2, 3, 5, 5), (4, 3, 3, 3), (4,)), lambda x, w, b: conv_np(x, w, b, 1, 1)),
-    Op("conv2d stride 2", lambda x, w, b: F.conv2d(x, w, b, 2, 0), real((2, 2, 6, 6), (3, 2, 3, 3), (3,)), lambda x, w, b: conv_np(x, w, b, 2, 0)),
-    Op("conv2d 5x5", lambda x, w, b: F.conv2d(x, w, b, 1, 2), real((8, 4, 7, 7), (4, 4, 5, 5), (4,)), lambda x, w, b: conv_np(x, w, b, 1, 2)),
-    Op("max_pool2d", lambda a: F.max_pool2d(a, 2) ** 2, ties_free((2, 3, 4, 4)), lambda a: pool_np(a, 2, 2, 0, np.max, -np.inf) ** 2),
-    Op("max_pool2d padded", lambda a: F.max_pool2d(a, 3, 2, 1) ** 2, ties_free((2, 2, 5, 5)), lambda a: pool_np(a, 3, 2, 1, np.max, -np.inf) ** 2),
-    Op("avg_pool2d", lambda a: F.avg_pool2d(a, 2), real((2, 3, 4, 4)), lambda a: pool_np(a, 2, 2, 0, np.mean, 0), second_order=False),
+    Op("conv2d", lambda x, w, b: F.conv2d(x, w, b, 1, 1), real((2, 3, 5, 5), (4, 3, 3, 3), (4,)), lambda x, w, b: conv_reference(x, w, b, 1, 1)),
+    Op("conv2d stride 2", lambda x, w, b: F.conv2d(x, w, b, 2, 0), real((2, 2, 6, 6), (3, 2, 3, 3), (3,)), lambda x, w, b: conv_reference(x, w, b, 2, 0)),
+    Op("conv2d 5x5", lambda x, w, b: F.conv2d(x, w, b, 1, 2), real((8, 4, 7, 7), (4, 4, 5, 5), (4,)), lambda x, w, b: conv_reference(x, w, b, 1, 2)),
+    Op("max_pool2d", lambda a: F.max_pool2d(a, 2) ** 2, ties_free((2, 3, 4, 4)), lambda a: pool_reference(a, 2, 2, 0, np.max) ** 2),
+    Op("max_pool2d padded", lambda a: F.max_pool2d(a, 3, 2, 1) ** 2, ties_free((2, 2, 5, 5)), lambda a: pool_reference(a, 3, 2, 1, np.max) ** 2),
+    Op("avg_pool2d", lambda a: F.avg_pool2d(a, 2), real((2, 3, 4, 4)), lambda a: pool_reference(a, 2, 2, 0, np.mean), second_order=False),
     Op("global_avg_pool2d", F.global_avg_pool2d, real((2, 3, 4, 4)), lambda a: a.mean(axis=(2, 3)), second_order=False),
     Op("batch_norm", F.batch_norm, real((6, 3, 2, 2), (3,), (3,)), batch_norm_np),
     Op("batch_norm 2-D", F.batch_norm, real((8, 3), (3,), (3,)), batch_norm_np),

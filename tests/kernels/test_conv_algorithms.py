@@ -18,40 +18,11 @@ from hypothesis import strategies as st
 
 import node
 import node.functions as F
-from helpers import gradcheck_layer
+from helpers import conv_reference, gradcheck_layer, pool_reference, randn
 from node.kernels.conv import use_algorithm
 from node.kernels.memory import pooled, pooled_nbytes
 
 pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
-
-
-def randn(xp, rng, *shape):
-    return xp.asarray(rng.standard_normal(shape))
-
-
-def conv_reference(x, W, b, stride, padding):
-    """The convolution by its definition, one output position at a time."""
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    oc, _, kh, kw = W.shape
-    oh, ow = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
-    y = np.zeros((x.shape[0], oc, oh, ow), dtype=np.result_type(x, W))
-    for i in range(oh):
-        for j in range(ow):
-            patch = x[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-            y[:, :, i, j] = np.einsum("nckl,ockl->no", patch, W) + b
-    return y
-
-
-def pool_reference(x, k, stride, padding, reduce):
-    """Pooling by its definition, one window at a time."""
-    fill = -np.inf if reduce is np.max else 0.0
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
-    oh, ow = (x.shape[2] - k) // stride + 1, (x.shape[3] - k) // stride + 1
-    y = np.zeros((x.shape[0], x.shape[1], oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            y[:, :, i, j] = reduce(x[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
-    return y
 
 
 LAYOUTS = {  # memory orders of (N, C, H, W) data: what the input data, im2col and the spectral kernel leave
@@ -87,7 +58,7 @@ def algorithm_chosen(algorithm):
 @pytest.mark.parametrize("algorithm", ["im2col", "spectral", "reference"])
 @pytest.mark.parametrize("shape, kernel, padding", [((2, 3, 7, 6), 3, 1), ((2, 4, 6, 6), 5, 2), ((1, 2, 5, 5), 3, 0), ((2, 3, 4, 4), 5, 4), ((3, 2, 5, 7), 2, 1), ((2, 3, 4, 5), 3, 3)])
 def test_each_algorithm_matches_loops_and_finite_differences(xp, rng, algorithm, shape, kernel, padding):
-    x, W, b = randn(xp, rng, *shape), randn(xp, rng, 5, shape[1], kernel, kernel), randn(xp, rng, 5)
+    x, W, b = randn(xp, rng, shape), randn(xp, rng, (5, shape[1], kernel, kernel)), randn(xp, rng, (5,))
     expected = conv_reference(*(node.asnumpy(a) for a in (x, W, b)), 1, padding)
     with algorithm_chosen(algorithm):
         for layout in LAYOUTS:
@@ -118,8 +89,8 @@ def test_spectral_matches_loops_for_any_size_kernel_and_padding(h, w, kh, kw, pa
 
 
 def test_spectral_gradients_with_only_some_inputs_requiring_them(xp, rng):
-    x, W = randn(xp, rng, 2, 3, 6, 6), randn(xp, rng, 4, 3, 5, 5)
-    gy = randn(xp, rng, 2, 4, 6, 6)
+    x, W = randn(xp, rng, (2, 3, 6, 6)), randn(xp, rng, (4, 3, 5, 5))
+    gy = randn(xp, rng, (2, 4, 6, 6))
     grads = {}
     for algorithm in ("im2col", "spectral", "reference"):
         with algorithm_chosen(algorithm):
@@ -156,8 +127,8 @@ def as_nhwc(a):
 # ---- the elementwise layers' row paths, in every memory order ----------------------------------------
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 def test_batch_norm_and_prelu_in_every_layout(xp, rng, layout):
-    x = in_layout(xp, randn(xp, rng, 3, 4, 5, 6) * 3 + 1, layout)
-    gamma, beta = randn(xp, rng, 4), randn(xp, rng, 4)
+    x = in_layout(xp, randn(xp, rng, (3, 4, 5, 6)) * 3 + 1, layout)
+    gamma, beta = randn(xp, rng, (4,)), randn(xp, rng, (4,))
     ref = node.asnumpy(x)
     mean, var = ref.mean(axis=(0, 2, 3), keepdims=True), ref.var(axis=(0, 2, 3), keepdims=True)
     expected = (ref - mean) / np.sqrt(var + 1e-5) * node.asnumpy(gamma).reshape(1, -1, 1, 1) + node.asnumpy(beta).reshape(1, -1, 1, 1)

@@ -8,37 +8,7 @@ import node
 import node.functions as F
 from node.functions.noise import InvertedDropout
 
-from helpers import gradcheck_layer
-
-
-def randn(xp, rng, *shape):
-    return xp.asarray(rng.standard_normal(shape))
-
-
-# ---- naive references: loops over every output pixel, obviously right ------------------
-def conv_reference(x, W, b, stride, padding):
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    n, c, h, w = x.shape
-    oc, _, kh, kw = W.shape
-    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
-    y = np.zeros((n, oc, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            patch = x[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-            y[:, :, i, j] = np.einsum("nckl,ockl->no", patch, W) + b
-    return y
-
-
-def pool_reference(x, k, stride, padding, reduce):
-    fill = -np.inf if reduce is np.max else 0.0
-    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=fill)
-    n, c, h, w = x.shape
-    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
-    y = np.zeros((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            y[:, :, i, j] = reduce(x[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
-    return y
+from helpers import conv_reference, gradcheck_layer, pool_reference, randn
 
 
 CONV_CASES = [(1, 0, 3), (1, 1, 3), (1, 2, 3), (2, 1, 3), (2, 2, 5), (3, 0, 2), (1, 2, 5), (1, 4, 5)]
@@ -46,7 +16,7 @@ CONV_CASES = [(1, 0, 3), (1, 1, 3), (1, 2, 3), (2, 1, 3), (2, 2, 5), (3, 0, 2), 
 
 @pytest.mark.parametrize("stride, padding, k", CONV_CASES)
 def test_conv2d_matches_loops_and_finite_differences(xp, rng, stride, padding, k):
-    x, W, b = randn(xp, rng, 2, 3, 7, 6), randn(xp, rng, 4, 3, k, k), randn(xp, rng, 4)
+    x, W, b = randn(xp, rng, (2, 3, 7, 6)), randn(xp, rng, (4, 3, k, k)), randn(xp, rng, (4,))
     y = F.conv2d(x, W, b, stride, padding)
     expected = conv_reference(*(node.asnumpy(a) for a in (x, W, b)), stride, padding)
     np.testing.assert_allclose(node.asnumpy(y.value), expected, rtol=1e-10, atol=1e-10)
@@ -67,7 +37,7 @@ def test_pooling_matches_loops_and_finite_differences(xp, rng, k, stride, paddin
 
 
 def test_pooling_layers_and_global_average(xp, rng):
-    x = randn(xp, rng, 2, 3, 6, 6)
+    x = randn(xp, rng, (2, 3, 6, 6))
     assert node.MaxPool2d(2)(node.Node(x)).shape == (2, 3, 3, 3)
     assert node.AvgPool2d(3, stride=1, padding=1)(node.Node(x)).shape == (2, 3, 6, 6)
     node.gradcheck(lambda a: node.GlobalAvgPool2d()(a), x)
@@ -77,18 +47,18 @@ def test_pooling_layers_and_global_average(xp, rng):
 
 def test_linear_layer(xp, rng):
     layer = node.Linear(5, 3, rng=0, dtype="float64")
-    x = randn(xp, rng, 4, 5)
+    x = randn(xp, rng, (4, 5))
     node.gradcheck(lambda a, W, b: F.linear(a, W, b), x, layer.W, layer.b)
     np.testing.assert_allclose(node.asnumpy(layer(node.Node(x)).value), node.asnumpy(x @ layer.W.value + layer.b.value))
-    node.gradcheck(lambda a, W: F.linear(a, W), randn(xp, rng, 2, 3, 5), layer.W)  # leading axes
+    node.gradcheck(lambda a, W: F.linear(a, W), randn(xp, rng, (2, 3, 5)), layer.W)  # leading axes
     with pytest.raises(ValueError, match=r"input of shape \(4, 6\) does not fit weights of shape \(5, 3\)"):
-        layer(node.Node(randn(xp, rng, 4, 6)))
+        layer(node.Node(randn(xp, rng, (4, 6))))
 
 
 @pytest.mark.parametrize("layer_cls, shape", [(node.BatchNorm1d, (6, 4)), (node.BatchNorm1d, (5, 4, 3)), (node.BatchNorm2d, (3, 4, 3, 2))])
 def test_batch_norm_training_and_eval(xp, rng, layer_cls, shape):
-    x = randn(xp, rng, *shape) * 2 + 1
-    gamma, beta = xp.asarray(rng.random(4) + 0.5), randn(xp, rng, 4)
+    x = randn(xp, rng, shape) * 2 + 1
+    gamma, beta = xp.asarray(rng.random(4) + 0.5), randn(xp, rng, (4,))
     node.gradcheck(lambda a, g, b: F.batch_norm(a, g, b), x, gamma, beta)
     mean, var = xp.asarray(rng.random(4)), xp.asarray(rng.random(4) + 0.5)
     node.gradcheck(lambda a, g, b: F.batch_norm(a, g, b, running_mean=mean, running_var=var), x, gamma, beta)
@@ -110,12 +80,12 @@ def test_batch_norm_training_and_eval(xp, rng, layer_cls, shape):
     )
     np.testing.assert_allclose(evaluated, expected, rtol=1e-10)
     with pytest.raises(ValueError, match="4 channels on axis 1"):
-        layer(node.Node(randn(xp, rng, 2, 5)))
+        layer(node.Node(randn(xp, rng, (2, 5))))
 
 
 def test_batch_norm_function_updates_the_running_statistics_in_training(xp, rng):
-    x = randn(xp, rng, 5, 4, 3) * 2 + 1
-    gamma, beta = xp.asarray(rng.random(4) + 0.5), randn(xp, rng, 4)
+    x = randn(xp, rng, (5, 4, 3)) * 2 + 1
+    gamma, beta = xp.asarray(rng.random(4) + 0.5), randn(xp, rng, (4,))
     running_mean, running_var = xp.zeros(4), xp.ones(4)
     y = F.batch_norm(x, gamma, beta, 1e-5, running_mean, running_var, momentum=0.2, training=True)
     xn, m = node.asnumpy(x), 5 * 3
@@ -156,9 +126,9 @@ def third_derivative_check(fn, *inputs, seed=0):
 
 
 def test_batch_norm_prelu_and_pooling_have_third_derivatives(xp, rng):
-    x, gamma, beta = randn(xp, rng, 4, 3, 2, 2), randn(xp, rng, 3), randn(xp, rng, 3)
+    x, gamma, beta = randn(xp, rng, (4, 3, 2, 2)), randn(xp, rng, (3,)), randn(xp, rng, (3,))
     third_derivative_check(F.batch_norm, x, gamma, beta)
-    mean, var = randn(xp, rng, 3), xp.asarray(rng.random(3) + 0.5)
+    mean, var = randn(xp, rng, (3,)), xp.asarray(rng.random(3) + 0.5)
     third_derivative_check(lambda a, g, b: F.batch_norm(a, g, b, running_mean=mean, running_var=var) ** 2, x, gamma, beta)
     away = xp.asarray(np.sign(rng.standard_normal((2, 3, 2, 2))) * (0.2 + rng.random((2, 3, 2, 2))))
     third_derivative_check(lambda a, s: F.prelu(a, s) * a, away, xp.asarray(rng.random(3)))
@@ -177,7 +147,7 @@ def test_prelu_layer(xp, rng):
 
 
 def test_dropout(xp, rng):
-    x = randn(xp, rng, 4, 5)
+    x = randn(xp, rng, (4, 5))
     mask = xp.asarray((rng.random((4, 5)) > 0.3) / 0.7)
     node.gradcheck(lambda a: InvertedDropout(mask)(a), x)
     layer = node.Dropout(0.5, rng=0)
@@ -189,7 +159,7 @@ def test_dropout(xp, rng):
 
 def test_sequential_gradcheck(xp, rng):
     net = node.Sequential(node.Linear(4, 6, rng=1, dtype="float64"), node.Tanh(), node.Linear(6, 3, rng=2, dtype="float64"), node.LogSoftmax())
-    gradcheck_layer(net, randn(xp, rng, 5, 4))
+    gradcheck_layer(net, randn(xp, rng, (5, 4)))
 
 
 def test_every_layer_with_its_parameters(xp, rng):
