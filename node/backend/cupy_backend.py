@@ -6,7 +6,6 @@ GPU answers, so ``import node`` never touches the GPU.
 from . import INSTALL_HINT, BackendError
 
 xp = None  # the cupy module, once load() has succeeded
-name = "cupy"
 device = "GPU (cupy)"
 recycles_memory = False  # CuPy has its own memory pool
 

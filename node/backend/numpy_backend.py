@@ -6,7 +6,6 @@ names; ``node.backend`` (the facade) picks the module that owns an array.
 import numpy as np
 
 xp = np
-name = "numpy"
 device = "CPU (numpy)"
 recycles_memory = True  # host arrays are worth reusing between steps (node.kernels.memory)
 

@@ -11,7 +11,8 @@ from ..backend import fused, get_array_module, on_host
 from ..dispatch import Kernel, register_kernel
 from ..functions.activation import ParametricReLU, ParametricReLUGrad, ReLUGrad
 from .memory import channel_matrix, pooled
-from .normalization import channel_dot, channel_rows, like, rows_of, scratch
+from .memory import temporary
+from .normalization import channel_dot, channel_rows, like, rows_of
 
 
 def per_channel(a, channels):
@@ -53,13 +54,13 @@ class ParametricReLUGradRows(Kernel):
         rows, inner = channel_matrix(x)
         grows = rows_of(gy, x, "elementwise a")
         slopes = per_channel(a, x.shape[1])
-        gx = like(x, scratch, "prelu gx")
+        gx = like(x, temporary, "prelu gx")
         s, _ = channel_matrix(gx)
         xp.greater(rows, 0, out=s)  # s = 1 where x > 0, else a
         xp.multiply(s, xp.repeat(1 - slopes, inner), out=s)
         xp.add(s, xp.repeat(slopes, inner), out=s)
         xp.multiply(s, grows, out=s)
-        negative = like(x, scratch, "elementwise b")
+        negative = like(x, temporary, "elementwise b")
         t, _ = channel_matrix(negative)
         xp.minimum(rows, 0, out=t)
         ga = channel_dot(t, grows, inner)

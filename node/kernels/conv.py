@@ -38,9 +38,6 @@ from .spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight
 __all__ = ["ChannelSums", "Im2colConvolution", "Im2colGradInput", "Im2colGradWeight", "im2col_rows", "use_algorithm"]
 
 
-def _temporary(name, shape, dtype, xp):
-    return temporary(None, name, shape, dtype, xp)
-
 
 def im2col_rows(x, kh, kw, stride, padding, allocate, name):
     """x (N, C, H, W) -> (rows (OW·OH·N, KH·KW·C), OH, OW): the patches in (OW, OH, N) order, into a reused array.
@@ -54,7 +51,7 @@ def im2col_rows(x, kh, kw, stride, padding, allocate, name):
     n, h, w, c = x.shape
     p = padding
     if p:
-        padded = _temporary(name + " padded", (n, h + 2 * p, w + 2 * p, c), x.dtype, xp)
+        padded = temporary(name + " padded", (n, h + 2 * p, w + 2 * p, c), x.dtype, xp)
         padded[:, :p] = 0
         padded[:, p + h :] = 0
         padded[:, p : p + h, :p] = 0
@@ -77,7 +74,7 @@ def nchw_as_rows(gy):
     """gy (N, C, OH, OW) as C-contiguous rows (OW·OH·N, C): a view when its memory is in that order, else one copy."""
     t = gy.transpose(3, 2, 0, 1)
     if not t.flags.c_contiguous:
-        out = _temporary("im2col gy", t.shape, gy.dtype, get_array_module(gy))
+        out = temporary("im2col gy", t.shape, gy.dtype, get_array_module(gy))
         out[...] = t
         t = out
     return t.reshape(-1, gy.shape[1])
@@ -133,8 +130,8 @@ class Im2colGradInput(Kernel):
         oc, c, kh, kw = W.shape
         n, _, h, w = g.x_shape
         flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * oc, c)  # rows (KH, KW, OC)
-        rows, _, _ = im2col_rows(gy, kh, kw, 1, kh - 1 - g.padding, _temporary, "im2col gy rows")
-        gx = xp.matmul(rows, flipped, out=_temporary("im2col gx", (len(rows), c), gy.dtype, xp))
+        rows, _, _ = im2col_rows(gy, kh, kw, 1, kh - 1 - g.padding, temporary, "im2col gy rows")
+        gx = xp.matmul(rows, flipped, out=temporary("im2col gx", (len(rows), c), gy.dtype, xp))
         return rows_as_nchw(gx, n, h, w)
 
 
@@ -153,7 +150,7 @@ class Im2colGradWeight(Kernel):
         if patches is not None and patches.x is x:
             rows = patches.rows
         else:
-            rows, _, _ = im2col_rows(x, kh, kw, g.stride, g.padding, _temporary, "im2col rows")
+            rows, _, _ = im2col_rows(x, kh, kw, g.stride, g.padding, temporary, "im2col rows")
         gw = (nchw_as_rows(gy).T @ rows).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
         return xp.ascontiguousarray(gw)
 

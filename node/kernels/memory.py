@@ -146,19 +146,8 @@ class Workspace:
         return f"Workspace({self.nbytes()} bytes in this thread)"
 
 
-def workspace_of(owner):
-    """The ``Workspace`` stored on ``owner`` (a layer) as ``_workspace``, created on first use."""
-    ws = owner.__dict__.get("_workspace")
-    if ws is None:
-        ws = owner.__dict__["_workspace"] = Workspace()
-    return ws
 
 
-def scratch(workspace, name, shape, dtype, xp=np):
-    """``workspace.empty(...)``, or a fresh ``xp.empty`` when there is no workspace (None)."""
-    if workspace is None:
-        return xp.empty(shape, dtype)
-    return workspace.empty(name, shape, dtype, xp)
 
 
 _thread = threading.local()  # an empty per-thread namespace; its Workspace is made on first use
@@ -172,17 +161,15 @@ def thread_workspace():
     return ws
 
 
-def temporary(workspace, name, shape, dtype, xp=np):
+def temporary(name, shape, dtype, xp=np):
     """Scratch for a short-lived array: a temporary of one call, or a gradient the next backward consumes.
 
-    Layers keep the arrays that live from the forward to the backward pass (their
-    outputs, what backward needs) in their own ``workspace``; short-lived arrays
-    of every layer, and of functional calls (``workspace`` None), share the
-    thread's workspace instead (one array per name, the largest any call
-    needed), so that the memory kept between steps is close to one step's peak
-    rather than the sum of every layer's temporaries. The reference-count rule
-    of ``Workspace`` still holds: an array someone still uses is never handed
-    out again. ``release_thread_workspace()`` drops the shared arrays.
+    Every kernel's short-lived arrays share the thread's workspace (one array
+    per name, the largest any call needed), so that the memory kept between
+    steps is close to one step's peak; arrays that live from a forward to its
+    backward come from ``pooled`` instead. The reference-count rule of
+    ``Workspace`` holds: an array someone still uses is never handed out
+    again. ``release_thread_workspace()`` drops the shared arrays.
     """
     return thread_workspace().empty(name, shape, dtype, xp)
 
@@ -247,18 +234,6 @@ def memory_order(x):
     return order if x.transpose(order).flags.c_contiguous else None
 
 
-def empty_like_layout(x, shape=None, workspace=None, name="out", dtype=None, allocate=scratch):
-    """An uninitialised array of ``shape`` (default x's) and ``dtype`` (default x's) whose axes lie in memory in x's order.
-
-    Elementwise work between two arrays is fastest when both have one memory
-    order; convolutions leave activations in channels-interleaved orders, and
-    the ops that follow keep that order instead of falling back to NCHW.
-    """
-    xp = get_array_module(x)
-    shape = x.shape if shape is None else tuple(shape)
-    order = memory_order(x) or tuple(range(x.ndim))
-    buffer = allocate(workspace, name, tuple(shape[i] for i in order), x.dtype if dtype is None else dtype, xp)
-    return buffer.transpose(tuple(order.index(i) for i in range(x.ndim)))
 
 
 def channel_matrix(x):
@@ -279,7 +254,3 @@ def channel_matrix(x):
     outer = math.prod(x.shape[i] for i in order[:j])
     return x.transpose(order).reshape(outer, -1), inner
 
-
-def same_layout(a, b):
-    """True when a and b have one shape and lie in memory in one order (their channel matrices line up)."""
-    return a.shape == b.shape and memory_order(a) is not None and memory_order(a) == memory_order(b)

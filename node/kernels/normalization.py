@@ -46,7 +46,7 @@ def like(x, allocate, name, shape=None, dtype=None):
     """An uninitialised array of ``shape`` and ``dtype`` (default x's) whose axes lie in memory in x's order.
 
     ``allocate`` is ``pooled`` for an array that lives until the backward, or
-    ``scratch`` for a temporary or a gradient that the next backward consumes.
+    ``temporary`` for a temporary or a gradient that the next backward consumes.
     """
     shape = x.shape if shape is None else tuple(shape)
     order = memory_order(x) or tuple(range(x.ndim))
@@ -54,15 +54,11 @@ def like(x, allocate, name, shape=None, dtype=None):
     return buffer.transpose(tuple(order.index(i) for i in range(x.ndim)))
 
 
-def scratch(name, shape, dtype, xp):
-    """``temporary`` under the signature of ``pooled``: an array of this thread's, reused once nothing holds it."""
-    return temporary(None, name, shape, dtype, xp)
-
 
 def rows_of(a, x, name):
     """a's channel matrix in x's layout: a view when a lies in memory as x does, else one copy into scratch."""
     if a.shape != x.shape or memory_order(a) is None or memory_order(a) != memory_order(x):
-        copy = like(x, scratch, name)
+        copy = like(x, temporary, name)
         copy[...] = a
         a = copy
     return channel_matrix(a)[0]
@@ -113,12 +109,12 @@ class BatchNormalizationGradRows(Kernel):
         rows, inner = channel_matrix(x)
         grows = rows_of(gy, x, "elementwise a")
         gbeta = channel_sums(grows, inner)
-        centered = like(x, scratch, "elementwise b")
+        centered = like(x, temporary, "elementwise b")
         c, _ = channel_matrix(centered)
         xp.subtract(rows, xp.repeat(g.mean, inner), out=c)
         ggamma = channel_dot(c, grows, inner) * g.inv_std
         scale = gamma * g.inv_std
-        gx = like(x, scratch, "batch_norm gx")
+        gx = like(x, temporary, "batch_norm gx")
         out, _ = channel_matrix(gx)
         xp.multiply(grows, xp.repeat(scale, inner), out=out)
         if g.training:

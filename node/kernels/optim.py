@@ -56,7 +56,7 @@ def adam_step(p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
         _adam_kernel(p, g, m, v, beta1, 1 - beta1, beta2, 1 - beta2, weight_decay, step_size, eps_hat)
         return
     xp = get_array_module(p)
-    work = temporary(None, "adam step", p.shape, p.dtype)
+    work = temporary("adam step", p.shape, p.dtype)
     if weight_decay:
         g = g + weight_decay * p
     m *= beta1

@@ -15,7 +15,8 @@ from ..backend import get_array_module, on_host
 from ..dispatch import Kernel, register_kernel
 from ..functions.pooling import MaxPooling2D, MaxPooling2DGrad, pad
 from .memory import pooled
-from .normalization import like, scratch
+from .memory import temporary
+from .normalization import like
 
 
 class MaxPooling2DInLayout(Kernel):
@@ -49,15 +50,15 @@ class MaxPooling2DGradTiles(Kernel):
     def forward(self, g, gy):
         x, y = g.x, g.y
         offsets = g.offsets(x.shape)
-        hits = [np.equal(x[:, :, rows, cols], y, out=like(y, scratch, f"hit{i}", dtype=bool)) for i, (rows, cols) in enumerate(offsets)]
+        hits = [np.equal(x[:, :, rows, cols], y, out=like(y, temporary, f"hit{i}", dtype=bool)) for i, (rows, cols) in enumerate(offsets)]
         # How many offsets tie for each window's maximum, in small integers (a quarter of the memory traffic).
         count_type = np.min_scalar_type(len(hits))
-        count = like(y, scratch, "count", dtype=count_type)
+        count = like(y, temporary, "count", dtype=count_type)
         count[...] = hits[0]
         for hit in hits[1:]:
             np.add(count, hit, out=count, dtype=count_type)
-        share = np.divide(gy, count, out=like(y, scratch, "share", gy.shape, gy.dtype))
-        gx = like(x, scratch, "max_pool gx", dtype=gy.dtype)
+        share = np.divide(gy, count, out=like(y, temporary, "share", gy.shape, gy.dtype))
+        gx = like(x, temporary, "max_pool gx", dtype=gy.dtype)
         oh, ow = gy.shape[2:]
         gx[:, :, oh * g.k :] = 0  # the rows and columns no window reaches get no gradient
         gx[:, :, :, ow * g.k :] = 0

@@ -164,16 +164,13 @@ def spectral_wanted(x_shape, w_shape, padding):
     return spectral_pays_off(x_shape, w_shape, 1, padding) if chosen is None else chosen == "spectral"
 
 
-def _temporary(name, shape, dtype, xp):
-    return temporary(None, name, shape, dtype, xp)
-
 
 def whcn(x, name):
     """x (N, C, H, W) as a C-contiguous (W, H, C, N) array: a view when its memory is in that order already."""
     t = x.transpose(3, 2, 1, 0)
     if t.flags.c_contiguous:
         return t
-    out = _temporary(name, t.shape, x.dtype, get_array_module(x))
+    out = temporary(name, t.shape, x.dtype, get_array_module(x))
     out[...] = t
     return out
 
@@ -233,9 +230,9 @@ class Spectra:
         xp = get_array_module(gy)
         n, oc, oh, _ = gy.shape
         gym = whcn(gy, "spectral a")  # (OW, OH, OC, N)
-        gz = _temporary("spectral b", (sh, 2, ow, oc * n), gy.dtype, xp)
+        gz = temporary("spectral b", (sh, 2, ow, oc * n), gy.dtype, xp)
         xp.matmul(e.T, gym.reshape(ow, oh, oc * n), out=gz.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2))
-        gyf = xp.matmul(bm.T, gz.reshape(sh, 2 * ow, oc * n), out=_temporary("spectral c", (sh, 2 * fw, oc * n), gy.dtype, xp))
+        gyf = xp.matmul(bm.T, gz.reshape(sh, 2 * ow, oc * n), out=temporary("spectral c", (sh, 2 * fw, oc * n), gy.dtype, xp))
         gyf = gyf.reshape(sh, fw, 2 * oc, n).transpose(1, 0, 2, 3)
         if both_wanted:
             self.gy, self.gyf = gy, gyf
@@ -272,13 +269,13 @@ class SpectralConvolution(Kernel):
         fw, sh, oh, ow = a.shape[0] // 2, d.shape[0] // 2, e.shape[0], bm.shape[0] // 2
         dt = x.dtype
         xm = whcn(x, "spectral a")  # (W, H, C, N)
-        t1 = xp.matmul(a, xm.reshape(w, -1), out=_temporary("spectral b", (2 * fw, h * c * n), dt, xp))
+        t1 = xp.matmul(a, xm.reshape(w, -1), out=temporary("spectral b", (2 * fw, h * c * n), dt, xp))
         xf = xp.matmul(d, t1.reshape(fw, 2 * h, c * n), out=pooled("spectral xf", (fw, 2 * sh, c * n), dt, xp))
         del xm, t1  # their arrays are reused below: nothing may hold them any longer
         mix = kernel_spectrum(W, k, fw, sh)  # (Fw, Sh, 2·OC, 2·C)
-        yf = _temporary("spectral a", (sh, fw, 2 * oc, n), dt, xp)
+        yf = temporary("spectral a", (sh, fw, 2 * oc, n), dt, xp)
         xp.matmul(mix, xf.reshape(fw, sh, 2 * c, n), out=yf.transpose(1, 0, 2, 3))
-        z = xp.matmul(bm, yf.reshape(sh, 2 * fw, oc * n), out=_temporary("spectral b", (sh, 2 * ow, oc * n), dt, xp))
+        z = xp.matmul(bm, yf.reshape(sh, 2 * fw, oc * n), out=temporary("spectral b", (sh, 2 * ow, oc * n), dt, xp))
         y = pooled("conv y", (ow, oh, oc, n), dt, xp)
         xp.matmul(e, z.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2), out=y.reshape(ow, oh, oc * n))
         if b is not None:
@@ -304,9 +301,9 @@ class SpectralGradInput(Kernel):
         n, c, h, w = g.x_shape
         dt = gy.dtype
         gyf = spectra.gy_spectrum(gy, _both_gradients_wanted(g.convolution))
-        gxf = xp.matmul(spectra.mix.transpose(0, 1, 3, 2), gyf, out=_temporary("spectral b", (fw, sh, 2 * c, n), dt, xp))
-        gt1 = xp.matmul(d.T, gxf.reshape(fw, 2 * sh, c * n), out=_temporary("spectral a", (fw, 2 * h, c * n), dt, xp))
-        gxm = xp.matmul(a.T, gt1.reshape(2 * fw, h * c * n), out=_temporary("spectral gx", (w, h * c * n), dt, xp))
+        gxf = xp.matmul(spectra.mix.transpose(0, 1, 3, 2), gyf, out=temporary("spectral b", (fw, sh, 2 * c, n), dt, xp))
+        gt1 = xp.matmul(d.T, gxf.reshape(fw, 2 * sh, c * n), out=temporary("spectral a", (fw, 2 * h, c * n), dt, xp))
+        gxm = xp.matmul(a.T, gt1.reshape(2 * fw, h * c * n), out=temporary("spectral gx", (w, h * c * n), dt, xp))
         return gxm.reshape(w, h, c, n).transpose(3, 2, 1, 0)
 
 
@@ -328,5 +325,5 @@ class SpectralGradWeight(Kernel):
         oc = gy.shape[1]
         gyf = spectra.gy_spectrum(gy, _both_gradients_wanted(g.convolution))
         xf = spectra.xf.reshape(fw, sh, 2 * c, n)
-        g_mix = xp.matmul(gyf, xf.transpose(0, 1, 3, 2), out=_temporary("spectral d", (fw, sh, 2 * oc, 2 * c), gy.dtype, xp))
+        g_mix = xp.matmul(gyf, xf.transpose(0, 1, 3, 2), out=temporary("spectral d", (fw, sh, 2 * oc, 2 * c), gy.dtype, xp))
         return kernel_spectrum_adjoint(g_mix, k, g.w_shape)
