@@ -1,0 +1,1 @@
+"""The checks that grade each step's exercises (run by course/check.py)."""

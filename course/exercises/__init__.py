@@ -1,0 +1,1 @@
+"""Your exercises: one file per step, the blanks marked ``# --- exercise K: ... ---``."""
