@@ -4,8 +4,10 @@
     python notebooks/build.py --check  # exit 1 if a notebook is missing, stale or left over
 
 Each notebook is the concatenation of its sources in NOTEBOOKS: chapters of
-the course in docs/ (the single source of their text) and notebook-only
-pages in notebooks/src/. Prose becomes Markdown cells (a new one at every
+the docs in docs/ and of the course in course/ (the single source of their
+text) and notebook-only pages in notebooks/src/. Every course chapter
+course/NN_*.md becomes notebooks/course_NN_*.ipynb, after a set-up cell that
+puts the repository root on ``sys.path``. Prose becomes Markdown cells (a new one at every
 heading), every ```python block a code cell; other fences stay in the prose.
 Relative links are rewritten to work from notebooks/. Two more rules:
 
@@ -44,6 +46,13 @@ NOTEBOOKS = {
     "02_center_loss.ipynb": ["docs/center_loss.md", "notebooks/src/center_loss_training.md"],
     "03_higher_order.ipynb": ["docs/higher_order.md?"],
 }
+
+COURSE_SETUP = "notebooks/src/course_setup.md"  # the first cell of every course notebook: makes `import course` work
+# every chapter of the course (course/NN_*.md) is a notebook course_NN_*.ipynb, after the set-up cell
+NOTEBOOKS.update(
+    (f"course_{chapter.stem}.ipynb", [COURSE_SETUP, f"course/{chapter.name}"])
+    for chapter in sorted((REPO / "course").glob("[0-9][0-9]_*.md"))
+)
 
 DATA_CELL = "notebooks/src/data.md"
 SEED_SCRIPT = "examples/seed_notebook.py"
