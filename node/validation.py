@@ -1,0 +1,87 @@
+"""Checks for constructor arguments and hyperparameters, with one message form.
+
+Every public constructor checks its arguments when the object is made, as
+PyTorch does, so that a bad value fails at the line that wrote it and not at
+the first forward or step. The message names the class, the argument, the
+value and what was expected::
+
+    Linear: in_features must be an integer >= 1, got 0
+    Adam: lr must be a finite number >= 0, got nan
+    Adam: betas must be a pair of numbers in [0, 1), got 0.9
+
+A value of the wrong type raises TypeError; a value of the right type out of
+range raises ValueError. ``bool`` is not accepted where a number is meant
+(``batch_size=True`` is a mistake, not 1).
+"""
+import math
+import numbers
+
+import numpy as np
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value):
+    return type(value).__name__
+
+
+def integer(owner, name, value, minimum=None, maximum=None):
+    """``value`` as an int, checked to be an integer (not a bool or a float) in [minimum, maximum]."""
+    bounds = _bounds(minimum, maximum)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer{bounds}, got {_kind(value)} {_shown(value)}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{owner}: {name} must be an integer{bounds}, got {value}")
+    return value
+
+
+def real(owner, name, value, minimum=None, maximum=None, open_minimum=False, open_maximum=False):
+    """``value`` as a float, checked to be a finite real number in the given range (ends closed unless open_*)."""
+    bounds = _range(minimum, maximum, open_minimum, open_maximum)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a finite number{bounds}, got {_kind(value)} {_shown(value)}")
+    value = float(value)
+    too_low = minimum is not None and (value <= minimum if open_minimum else value < minimum)
+    too_high = maximum is not None and (value >= maximum if open_maximum else value > maximum)
+    if not math.isfinite(value) or too_low or too_high:
+        raise ValueError(f"{owner}: {name} must be a finite number{bounds}, got {_shown(value)}")
+    return value
+
+
+def pair(owner, name, value, check, what):
+    """A pair of values each passed through ``check(owner, f"{name}[i]", v)``; ``what`` describes one element in the message."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{owner}: {name} must be a pair of {what}, got {_shown(value)}")
+    return tuple(check(owner, f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def choice(owner, name, value, options):
+    """``value`` checked to be one of ``options``."""
+    if value not in options:
+        listed = ", ".join(repr(o) for o in options)
+        raise ValueError(f"{owner}: {name} must be one of {listed}, got {_shown(value)}")
+    return value
+
+
+def _bounds(minimum, maximum):
+    if minimum is not None and maximum is not None:
+        return f" in [{minimum}, {maximum}]"
+    if minimum is not None:
+        return f" >= {minimum}"
+    if maximum is not None:
+        return f" <= {maximum}"
+    return ""
+
+
+def _range(minimum, maximum, open_minimum, open_maximum):
+    if minimum is not None and maximum is not None:
+        return f" in {'(' if open_minimum else '['}{minimum}, {maximum}{')' if open_maximum else ']'}"
+    if minimum is not None:
+        return f" {'>' if open_minimum else '>='} {minimum}"
+    if maximum is not None:
+        return f" {'<' if open_maximum else '<='} {maximum}"
+    return ""
