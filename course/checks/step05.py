@@ -61,7 +61,7 @@ def exercise_3(step, rng):
             walk(y, step.Node(g))
             what = f"sum(x of shape {shape}, axis={axis}, keepdims={keepdims})"
             _is_node(what, x.grad)
-            expect_gradients(what, lambda v: v.sum(axis=axis, keepdims=keepdims), [a], g, [x.grad], names=["x"])
+            expect_gradients(what, lambda v, axis=axis, keepdims=keepdims: v.sum(axis=axis, keepdims=keepdims), [a], g, [x.grad], names=["x"])
     a = rng.standard_normal(5)
     x = step.Node(a.copy())
     walk(step.sum(x, None, False), step.Node(np.array(2.5)))
