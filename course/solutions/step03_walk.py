@@ -73,8 +73,8 @@ if __name__ == "__main__":
     y = exp(a) + a  # a is used twice: its gradient is the sum of both uses
     backward(y)
     print("dy/dx:", x.grad, "(2x·e^(x²) + 2x =", 2 * 0.5 * 2.718281828459045**0.25 + 1.0, ")")
-    z = Node(1.0)
-    for _ in range(100_000):  # a chain deeper than Python's recursion limit
-        z = z * 1.0
+    leaf = z = Node(1.0, name="leaf")
+    for _ in range(100_000):  # a chain far deeper than Python's recursion limit
+        z = z * 1.00001
     backward(z)
-    print("a chain of 100,000 Functions walked; its gradient:", z.grad)
+    print("a chain of 100,000 Functions walked; d(output)/d(leaf):", leaf.grad, "(1.00001**100000 =", 1.00001**100_000, ")")
