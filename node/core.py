@@ -37,8 +37,13 @@ class Node:
     """An array in the graph, with its gradient and the function that made it.
 
     Args:
-        value: an array (NumPy or CuPy), a Python number or a list. Python floats
-            get the default float dtype (float32); arrays keep their dtype.
+        value: an array (NumPy or CuPy), a Python number or a list of numbers.
+            Python floats get the default float dtype (float32), Python ints
+            int64 and bools bool (as ``torch.tensor`` does, so ``Node(1)`` can
+            index); arrays keep their dtype. An ``np.matrix`` becomes a plain
+            array. Anything that is not numbers (None, strings, bytes, dicts,
+            generators, datetimes, object or structured arrays, masked arrays)
+            raises TypeError naming its type, and a ragged list ValueError.
         requires_grad: whether ``backward()`` should compute a gradient for this
             Node. By default (None) float and complex arrays do and integer arrays
             do not; True for an integer array raises TypeError. Data batches from
@@ -66,8 +71,8 @@ class Node:
     def __init__(self, value, requires_grad=None, name=None):
         if isinstance(value, Node):
             value = value.value
-        if not backend.is_array(value):
-            value = backend.as_array(value)
+        # Arrays stay on their device; Python data goes to the active backend. Either way it must hold numbers.
+        value = backend.as_array(value, backend.get_array_module(value) if backend.is_array(value) else None, what="Node: value")
         differentiable = value.dtype.kind in "fc"
         if requires_grad and not differentiable:
             raise TypeError(
@@ -302,7 +307,8 @@ class Node:
 
         Args:
             grad: the upstream gradient, same shape as this Node. May be left out
-                only when the Node holds a single value (a loss).
+                only when the Node holds a single value (a loss). A complex
+                gradient for a real Node is refused (TypeError), not cut to its real part.
             retain_graph: keep the graph so that backward can run through it again.
                 By default (None) it is kept only with ``create_graph``; otherwise
                 each function drops its inputs and saved arrays once the walk is
@@ -364,6 +370,9 @@ class Function:
     """
 
     differentiable_backward = False
+    # True for ops that compare values or give a real loss (relu, max, softmax, the losses...):
+    # complex inputs are refused, naming the op (see "Complex numbers" in docs/autograd.md).
+    real_only = False
     # Class-level defaults: a freed function (its __dict__ cleared) reads these.
     inputs = None
     outputs = None
@@ -378,9 +387,13 @@ class Function:
         nodes, values, versions = [], [], []
         record = False
         generation = 0
-        for x in inputs:
+        for i, x in enumerate(inputs):
             if not isinstance(x, Node):
-                x = as_node(x)
+                try:
+                    x = as_node(x)
+                except (TypeError, ValueError):
+                    as_node(x, what=_input_name(self, i, x))  # raises again, naming the op or this Function
+                    raise
             elif x.requires_grad:
                 record = True
                 if x.generation > generation:
@@ -388,6 +401,8 @@ class Function:
             nodes.append(x)
             values.append(x.value)
             versions.append(x.version)
+        if self.real_only:
+            _refuse_complex(self, nodes, values)
         ys = self.compute(values)
         record = record and config.enable_backprop
         if config.detect_anomaly:
@@ -468,11 +483,14 @@ def _wrap(value, requires_grad):
     return y
 
 
-def as_node(x, like=None):
+def as_node(x, like=None, what=None):
     """Return ``x`` if it is a Node, else a constant Node (no gradient) holding it.
 
     Python numbers take the dtype of ``like`` (a Node or array) when given, so
-    ``x * 2`` keeps ``x``'s float32; otherwise they take the default float dtype.
+    ``x * 2`` keeps ``x``'s float32; otherwise they take the dtype ``Node()``
+    gives them. Anything that is not numbers is refused by ``backend.as_array``
+    with an error naming ``what``; by default that is the op and the argument,
+    found on the call stack (``argument_name``): ``add: argument b``.
     """
     if isinstance(x, Node):
         return x
@@ -480,12 +498,53 @@ def as_node(x, like=None):
         ref = getattr(like, "value", like)
         if ref.dtype.kind in "fc":
             return _wrap(backend.scalar_operand(x, ref), False)
-    if like is not None and not backend.is_array(x):
+    xp, dtype = None, None  # Python data goes to the active backend, in the dtype Node() gives it
+    if backend.is_array(x):  # an array stays where it is, as it is
+        xp = backend.get_array_module(x)
+    elif like is not None:  # Python data next to a Node: on its device, in its float dtype
         ref = getattr(like, "value", like)
         xp = backend.get_array_module(ref)
         dtype = ref.dtype if ref.dtype.kind in "fc" else None
-        return Node(backend.as_array(x, xp, dtype=dtype), requires_grad=False)
-    return Node(x, requires_grad=False)
+    try:
+        return _wrap(backend.as_array(x, xp, dtype=dtype, what=what or "operand"), False)
+    except (TypeError, ValueError):
+        if what is not None:
+            raise
+        return as_node(x, like, argument_name((x,), "as_node", "argument x"))  # fails again, naming the op and argument
+
+
+def argument_name(values, op, position):
+    """'exp: argument x': the public node function and its argument holding one of ``values``, for error messages.
+
+    The innermost caller outside ``node.core`` and ``node.backend`` that is not
+    a private helper (``_pair``) is the op the user called; its local variable
+    holding the value is the argument. Outside the node package (a Function
+    called directly) the message says ``op`` and ``position`` instead
+    ("Exp: input 0"). Called only when an error is being raised.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename in _BOUNDARY_FILES or frame.f_code.co_name.startswith(("_", "<"))):
+        frame = frame.f_back
+    if frame is None or not frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        return f"{op}: {position}"
+    name = next((k for k, v in frame.f_locals.items() if k != "self" and any(v is x for x in values)), None)
+    return f"{frame.f_code.co_name}: " + (f"argument {name}" if name else position)
+
+
+def as_float(x):
+    """``x`` as a Node of a float (or complex) dtype, for ops whose results are not integers (exp, sigmoid, ...).
+
+    Bool and integer values become ``Config.default_dtype`` (float32), as in
+    PyTorch, instead of what NumPy's ufuncs would pick (float16 for bool,
+    float64 for int64). As a constant: integer Nodes have no gradient.
+    """
+    if not (isinstance(x, Node) or backend.is_array(x)):
+        x = as_node(x)
+    if x.dtype.kind in "fc":
+        return x  # as it came: an array stays an array (a backward on arrays calls these ops too)
+    if isinstance(x, Node):
+        return _wrap(x.value.astype(Config.default_dtype), False)
+    return x.astype(Config.default_dtype)
 
 
 def _root_gradient(y, grad, create_graph, caller):
@@ -504,11 +563,13 @@ def _root_gradient(y, grad, create_graph, caller):
             )
         grad = xp.ones_like(y.value)
     elif create_graph and isinstance(grad, Node):
+        if grad.dtype.kind == "c" and y.dtype.kind != "c":
+            backend.as_array(grad.value, xp, dtype=y.value.dtype, what=f"{caller}: the upstream gradient")  # raises
         if grad.shape != y.shape:
             raise ValueError(f"{caller} got an upstream gradient of shape {grad.shape} for a Node of shape {y.shape}")
         return grad  # a Node with a graph: the result will be differentiable with respect to it too
     else:
-        grad = backend.as_array(getattr(grad, "value", grad), xp, dtype=y.value.dtype)
+        grad = backend.as_array(getattr(grad, "value", grad), xp, dtype=y.value.dtype, what=f"{caller}: the upstream gradient")
         if grad.shape != y.shape:
             raise ValueError(f"{caller} got an upstream gradient of shape {grad.shape} for a Node of shape {y.shape}")
     return _wrap(grad, False) if create_graph else grad
@@ -561,6 +622,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             )
         result.append(g)
     return tuple(result)
+
+
+def _refuse_complex(f, nodes, values):
+    """Raise TypeError if an input of the real-only Function ``f`` is complex, naming the op and the argument."""
+    for i, v in enumerate(values):
+        if v.dtype.kind == "c":
+            raise TypeError(
+                f"{argument_name((nodes[i], v), type(f).__name__, f'input {i}')} is complex ({v.dtype}), but this op is "
+                "defined for real numbers only (it compares values, or gives a real loss). "
+                "See 'Complex numbers' in docs/autograd.md for the ops that take complex values"
+            )
+
+
+def _input_name(f, index, x):
+    """What an error about input ``index`` (``x``, Python data) of Function ``f`` calls it."""
+    return argument_name((x,), type(f).__name__, f"input {index}")
 
 
 def _as_node_tuple(xs, what):
@@ -871,6 +948,7 @@ def _zeros_like_output(f, index, as_node):
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_BOUNDARY_FILES = (os.path.abspath(__file__), os.path.abspath(backend.__file__))  # where values become arrays
 
 _FREED_MESSAGE = (
     "backward() through a graph that was already freed: the first backward() released "

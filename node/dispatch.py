@@ -60,6 +60,8 @@ def choose_kernel(f, xs):
         return None
     if mode != "auto":
         raise ValueError(f"node.Config.kernels must be 'auto' or 'reference', got {mode!r}")
+    if any(x is not None and x.size == 0 for x in xs):
+        return None  # an empty array (an empty batch): nothing to speed up, and the reference handles every shape
     for kernel in candidates:
         if kernel.applies(f, *xs):
             return kernel

@@ -198,26 +198,103 @@ def scalar_operand(x, like):
     return library_of(like).scalar_operand(x, like)
 
 
-def as_array(x, xp=None, dtype=None):
+def as_array(x, xp=None, dtype=None, what="value"):
     """Coerce ``x`` to an array of module ``xp`` (default: the active backend).
 
-    Python floats, and lists holding them, get ``Config.default_dtype``; integer
-    data stays integer; arrays keep their dtype unless ``dtype`` is given.
+    Python floats, and lists holding them, get ``Config.default_dtype``; Python
+    ints and bools (and lists of them) stay integer and boolean, as in PyTorch;
+    arrays keep their dtype unless ``dtype`` is given. An ``np.matrix`` or other
+    ndarray subclass becomes a plain array (so ``*`` stays elementwise).
+
+    This is where every value handed to node becomes an array (``Node()``, the
+    operands of every op, upstream gradients, loaded state), so it is also
+    where values that are not numbers are refused.
+
+    Raises:
+        TypeError: ``x`` holds no numbers (None, a string, bytes, a dict, a
+            generator, datetimes, an object or structured array, a masked
+            array), or ``dtype`` is real and ``x`` complex (the imaginary part
+            would be dropped). The message names ``what``.
+        ValueError: ``x`` is a ragged list (rows of different lengths).
     """
     if xp is None:
         xp = backend_module()
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray:
+        x = _plain(x, what)
     if isinstance(x, xp.ndarray):
-        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
-    if is_array(x) or isinstance(x, np.generic):  # array of the other backend, or a NumPy scalar
+        out = check_numeric(x, what)
+    elif is_array(x) or isinstance(x, np.generic):  # array of the other backend, or a NumPy scalar
+        check_numeric(x, what, np.ndarray if is_array(x) else x)
         out = asnumpy(x) if xp is np else library("cupy").from_other(x)
     else:  # Python data
-        out = np.asarray(x)
-        if out.dtype == np.float64 or isinstance(x, (int, float)) and not isinstance(x, bool):
-            out = out.astype(Config.default_dtype if dtype is None else dtype)
+        out = check_numeric(_from_python(x, what), what, x)
+        if out.dtype == np.float64 and dtype is None:
+            out = out.astype(Config.default_dtype)
         out = xp.asarray(out)
     if dtype is not None and out.dtype != dtype:
+        if out.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+            raise TypeError(
+                f"{what} is complex ({out.dtype}) where a real {np.dtype(dtype)} is expected: "
+                "converting would drop the imaginary part (see 'Complex numbers' in docs/autograd.md)"
+            )
         out = out.astype(dtype)
     return out
+
+
+NUMERIC_KINDS = "biufc"  # bool, signed and unsigned integer, float, complex: dtype kinds that hold numbers
+_KIND_NAMES = {"O": "Python objects", "U": "strings", "S": "bytes", "V": "structured records", "M": "datetimes", "m": "timedeltas"}
+
+
+def check_numeric(a, what="value", source=np.ndarray):
+    """``a``, or TypeError naming ``what`` unless array ``a`` holds numbers (bool, integer, float or complex).
+
+    ``source`` is the Python value ``a`` was made from, to name its type in the
+    message (``None``, ``str``, ``datetime``...); leave it out for an array.
+    """
+    kind = a.dtype.kind
+    if kind in NUMERIC_KINDS:
+        return a
+    if source is np.ndarray:
+        got = f"an array of dtype {a.dtype} ({_KIND_NAMES.get(kind, 'not numbers')})"
+    else:
+        got = _described(source, a)
+    raise TypeError(f"{what} must be numbers (a Node, an array, a number or a list of numbers), got {got}")
+
+
+def _described(x, a):
+    """How the message names the non-number ``x`` that became array ``a``."""
+    if x is None:
+        return "None"
+    if isinstance(x, (list, tuple)):
+        bad = next((v for v in a.reshape(-1).tolist() if not isinstance(v, (bool, int, float, complex))), None)
+        bad = "None" if bad is None else f"{type(bad).__name__} {bad!r:.40}"
+        return f"a {type(x).__name__} holding {bad}"
+    if isinstance(x, (str, bytes)):
+        return f"{type(x).__name__} {x!r:.40}"
+    return type(x).__name__ + (" (turn it into a list first)" if hasattr(x, "__next__") else "")
+
+
+def _from_python(x, what):
+    """Python data as a NumPy array, a ragged list refused with a message that says so."""
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        if isinstance(x, (list, tuple)) and "inhomogeneous" in str(exc):
+            raise ValueError(
+                f"{what} is a ragged {type(x).__name__}: its rows have different lengths, so it is not an array. "
+                "Pad the rows to one length, or keep them as separate Nodes"
+            ) from None
+        raise
+
+
+def _plain(x, what):
+    """An ndarray subclass as a plain ndarray; a masked array is refused (its mask would be lost)."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{what} is a masked array: node would ignore its mask. Pass x.filled(value) "
+            "(masked entries replaced by value) or x.compressed() (only the unmasked ones)"
+        )
+    return np.asarray(x)
 
 
 def broadcast_shapes(*shapes):

@@ -10,8 +10,9 @@ ReLU's and PReLU's gradients are Functions of their own (``ReLUGrad``,
 ``ParametricReLUGrad``), so that a fast kernel can compute them in a training
 step (``node.kernels.activation``) and so that they can be differentiated again.
 """
+from .. import validation
 from ..backend import get_array_module
-from ..core import Function, as_node
+from ..core import Function, as_float, as_node
 from .math import Exp
 
 
@@ -19,6 +20,7 @@ class RectifiedLinear(Function):
     """ReLU, max(x, 0); gx = gy where x > 0, else 0."""
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
@@ -46,6 +48,7 @@ class LeakyRectifiedLinear(Function):
     """Leaky ReLU, x if x > 0 else slope·x: y = x · s with s = 1 or slope, and gx = gy · s."""
 
     differentiable_backward = True
+    real_only = True
 
     def __init__(self, slope):
         self.slope = slope
@@ -79,6 +82,7 @@ class ParametricReLU(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x, a):
         return get_array_module(x).where(x > 0, x, a.reshape(slope_shape(x)) * x)
@@ -146,6 +150,7 @@ class NormalizedExponential(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def __init__(self, axis=-1):
         self.axis = axis
@@ -166,6 +171,7 @@ class LogNormalizedExponential(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def __init__(self, axis=-1):
         self.axis = axis
@@ -192,7 +198,7 @@ def relu(x):
 
 def leaky_relu(x, slope=0.01):
     """x if x > 0 else slope·x."""
-    return LeakyRectifiedLinear(slope)(x)
+    return LeakyRectifiedLinear(validation.real("leaky_relu", "slope", slope))(x)
 
 
 def prelu(x, a):
@@ -208,19 +214,19 @@ def prelu(x, a):
 
 def sigmoid(x):
     """1 / (1 + e⁻ˣ), computed stably."""
-    return Logistic()(x)
+    return Logistic()(as_float(x))
 
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return HyperbolicTangent()(x)
+    return HyperbolicTangent()(as_float(x))
 
 
 def softmax(x, axis=-1):
     """Softmax along ``axis`` (stable for large inputs)."""
-    return NormalizedExponential(axis)(x)
+    return NormalizedExponential(axis)(as_float(x))
 
 
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along ``axis``, without overflow or log(0)."""
-    return LogNormalizedExponential(axis)(x)
+    return LogNormalizedExponential(axis)(as_float(x))

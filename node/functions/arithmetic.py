@@ -11,6 +11,9 @@ same lines are recorded as a graph that can be differentiated again.
 ``sum_to`` works on both: it only uses ``.sum`` and ``.reshape``, which arrays
 and Nodes share.
 """
+import numpy as np
+
+from .. import validation
 from ..backend import broadcast_shapes, get_array_module
 from ..core import Function, as_node
 
@@ -26,6 +29,21 @@ def sum_to(g, shape):
     lead = g.ndim - len(shape)  # axes broadcasting prepended
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def as_shape(name, shape, argument="shape"):
+    """``shape`` (an int or a sequence of ints) as a tuple, or TypeError naming the function and the argument."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        return (int(shape),)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        dims = None
+    if isinstance(shape, (str, bytes)) or dims is None or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) for n in dims
+    ):
+        raise TypeError(f"{name}: {argument} must be an int or a tuple of ints, got {type(shape).__name__} {shape!r:.60}")
+    return tuple(int(n) for n in dims)
 
 
 def swap_last_axes(v):
@@ -108,7 +126,11 @@ class Neg(Function):
 
 
 class PowConst(Function):
-    """x ** c for a constant exponent c: d/dx = c · x^(c-1)."""
+    """x ** c for a constant exponent c: d/dx = c · x^(c-1).
+
+    x⁰ = 1 is a constant, so for c = 0 the gradient is 0 everywhere, x = 0
+    included (where 0 · 0⁻¹ would be NaN), as in PyTorch.
+    """
 
     differentiable_backward = True
 
@@ -121,12 +143,22 @@ class PowConst(Function):
     def backward(self, gy):
         if self.c == 1:
             return gy
+        if self.c == 0:
+            return gy * 0
         (x,) = self.saved_inputs()
         return self.c * x ** (self.c - 1) * gy
 
 
 class Pow(Function):
-    """a ** b for two Nodes: d/da = b · a^(b-1), d/db = a^b · log(a)."""
+    """a ** b for two Nodes: d/da = b · a^(b-1), d/db = a^b · log(a).
+
+    At a = 0 both formulas meet 0 · ∞; the limits PyTorch uses are taken
+    instead: d/da = 0 where b = 0 (a⁰ = 1 is constant in a), and d/db = 0
+    where b ≥ 0 (0^b is 0 for b > 0, the one-sided limit at b = 0). That is done
+    with constant masks ``m`` (1 there, else 0) that change nothing elsewhere:
+    a^(b-1+m) is a⁰ = 1 where a = b = 0 (times b = 0), and log(a + m) is
+    log 1 = 0 where a = 0 ≤ b.
+    """
 
     differentiable_backward = True
 
@@ -138,8 +170,15 @@ class Pow(Function):
 
         a, b = self.saved_inputs()
         (y,) = self.saved_outputs()
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if self.inputs[0].requires_grad else None
-        gb = sum_to(gy * y * Log()(a), b.shape) if self.inputs[1].requires_grad else None
+        a_value, b_value = self.inputs[0].value, self.inputs[1].value
+        base_zero = a_value == 0
+        ga = gb = None
+        if self.inputs[0].requires_grad:
+            m = (base_zero & (b_value == 0)).astype(b_value.dtype)
+            ga = sum_to(gy * b * a ** (b - 1 + m), a.shape)
+        if self.inputs[1].requires_grad:
+            m = (base_zero & (b_value >= 0)).astype(a_value.dtype)
+            gb = sum_to(gy * y * Log()(a + m), b.shape)
         return ga, gb
 
 
@@ -240,7 +279,7 @@ def div(a, b):
 
 def scale_grad(x, factor):
     """``x`` unchanged, but the gradient passing back through it is multiplied by ``factor``."""
-    return ScaleGrad(factor)(x)
+    return ScaleGrad(validation.real("scale_grad", "factor", factor))(x)
 
 
 def neg(a):
@@ -249,10 +288,30 @@ def neg(a):
 
 
 def pow(a, b):
-    """a ** b. A Python-number exponent is a constant; a Node exponent gets a gradient too."""
+    """a ** b. A Python-number exponent is a constant; a Node exponent gets a gradient too.
+
+    An integer base to a negative integer exponent is refused (the result is
+    not an integer), as in PyTorch: convert the base with ``.astype(float)``.
+    """
     if isinstance(b, (int, float)) and not isinstance(b, bool):
+        a = as_node(a)
+        _check_integer_power(a, b)
         return PowConst(b)(a)
-    return _binary(Pow, "pow", a, b)
+    a, b = _pair(a, b)
+    _check_broadcast("pow", a, b)
+    _check_integer_power(a, b.value)
+    return Pow()(a, b)
+
+
+def _check_integer_power(a, b):
+    """Raise ValueError if the integer base ``a`` meets a negative integer exponent (a number or an array) ``b``."""
+    if a.dtype.kind not in "biu" or getattr(b, "dtype", np.dtype(type(b))).kind not in "biu":
+        return
+    if (b < 0).any() if hasattr(b, "dtype") else b < 0:
+        raise ValueError(
+            f"pow: an integer base (dtype {a.dtype}) to a negative integer exponent is not an integer; "
+            "convert the base to floats first (x.astype(float) ** -1, or x ** -1.0)"
+        )
 
 
 def matmul(a, b):

@@ -28,8 +28,27 @@ class Affine(Function):
 
 
 def linear(x, W, b=None):
-    """x @ W + b in one Function (one node in the graph instead of two)."""
+    """x @ W + b in one Function (one node in the graph instead of two).
+
+    W has shape (in, out) and b, when given, shape (out,). A complex x needs
+    complex weights: a layer's real weights would silently make its output complex.
+    """
     x, W = as_node(x), as_node(W)
-    if x.shape[-1:] != W.shape[:1] or W.ndim != 2:
+    if W.ndim != 2 or x.shape[-1:] != W.shape[:1]:
         raise ValueError(f"linear: input of shape {x.shape} does not fit weights of shape {W.shape} (in_features must be {W.shape[0]})")
-    return Affine()(x, W) if b is None else Affine()(x, W, b)
+    check_complex_weights("linear", x, W)
+    if b is None:
+        return Affine()(x, W)
+    b = as_node(b)
+    if b.shape != W.shape[1:]:
+        raise ValueError(f"linear: bias of shape {b.shape} does not fit weights of shape {W.shape}: expected shape {W.shape[1:]}")
+    return Affine()(x, W, b)
+
+
+def check_complex_weights(name, x, W):
+    """Raise TypeError when a complex input ``x`` meets real weights ``W`` (a layer's parameters are real)."""
+    if x.dtype.kind == "c" and W.dtype.kind != "c":
+        raise TypeError(
+            f"{name}: the input is complex ({x.dtype}) but the weights are real ({W.dtype}); complex input needs "
+            "complex weights (see 'Complex numbers' in docs/autograd.md)"
+        )

@@ -30,9 +30,11 @@ products. The fast kernels for all three Functions (im2col with reused arrays
 in a memory order that suits the layers after it, and a convolution through
 the DFT) are in ``node.kernels.conv``.
 """
+from .. import validation
 from ..backend import get_array_module, sliding_windows
 from ..core import Function, as_node
 from .arithmetic import BroadcastTo
+from .connection import check_complex_weights
 
 
 def pad_hw(x, padding):
@@ -52,7 +54,7 @@ def im2col(x, kh, kw, stride, padding):
     """
     windows = sliding_windows(pad_hw(x, padding).transpose(0, 2, 3, 1), kh, kw, stride)  # view (N, OH, OW, KH, KW, C)
     n, oh, ow = windows.shape[:3]
-    return windows.transpose(0, 1, 2, 5, 3, 4).reshape(n * oh * ow, -1), oh, ow
+    return windows.transpose(0, 1, 2, 5, 3, 4).reshape(n * oh * ow, x.shape[1] * kh * kw), oh, ow
 
 
 def col2im(patches, x_shape, stride, padding):
@@ -78,6 +80,7 @@ class Convolution2D(Function):
     """y = x ⋆ W + b, a cross-correlation as in PyTorch: x (N, C, H, W), W (OC, C, KH, KW), b (OC,).
 
     y has shape (N, OC, OH, OW) with OH = (H + 2·padding - KH) // stride + 1, and OW likewise.
+    An empty batch (N = 0) gives an empty output, and zero gradients for W and b.
     """
 
     differentiable_backward = True
@@ -172,10 +175,17 @@ def conv2d(x, W, b=None, stride=1, padding=0):
     it computes the forward and the gradients; the values are the same.
     """
     x, W = as_node(x), as_node(W)
+    stride = validation.integer("conv2d", "stride", stride, 1)
+    padding = validation.integer("conv2d", "padding", padding, 0)
     if x.ndim != 4:
         raise ValueError(f"conv2d: expected input of shape (N, C, H, W), got {x.shape}")
     if W.ndim != 4 or W.shape[1] != x.shape[1]:
         raise ValueError(f"conv2d: weights of shape {W.shape} need {x.shape[1]} input channels (W.shape[1]) to fit input {x.shape}")
+    check_complex_weights("conv2d", x, W)
+    if b is not None:
+        b = as_node(b)
+        if b.shape != W.shape[:1]:
+            raise ValueError(f"conv2d: bias of shape {b.shape} does not fit weights of shape {W.shape}: expected shape {W.shape[:1]}")
     kh, kw = W.shape[2:]
     if x.shape[2] + 2 * padding < kh or x.shape[3] + 2 * padding < kw:
         raise ValueError(f"conv2d: kernel {kh}x{kw} is larger than the padded input {x.shape[2:]} (padding {padding})")

@@ -15,6 +15,7 @@ class MeanSquaredError(Function):
     """mean((x - t)²) over all elements. Backward: gx = 2(x - t)/size · gy, gt = -gx."""
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x, t):
         diff = x - t
@@ -42,6 +43,7 @@ class SoftmaxCrossEntropy(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x, t):
         xp = get_array_module(x)
@@ -112,6 +114,7 @@ class NLLLoss(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, log_p, t):
         xp = get_array_module(log_p)
@@ -133,6 +136,7 @@ class SigmoidCrossEntropy(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x, t):
         xp = get_array_module(x)
@@ -236,4 +240,16 @@ def sigmoid_cross_entropy(x, t):
         raise ValueError(f"sigmoid_cross_entropy: logits {x.shape} and targets {t.shape} must have the same shape")
     if x.ndim == 0:
         raise ValueError("sigmoid_cross_entropy: logits need a batch axis")
+    check_probabilities(t.value, "sigmoid_cross_entropy")
     return SigmoidCrossEntropy()(x, t)
+
+
+def check_probabilities(t, name):
+    """Raise ValueError naming the first target outside [0, 1] (NaN included); checked as labels are (``check_label_range``)."""
+    if not t.size or (not on_host(t) and not Config.check_device_labels):
+        return
+    xp = get_array_module(t)
+    outside = ~((t >= 0) & (t <= 1))
+    if bool(outside.any()):
+        bad = t.reshape(-1)[int(xp.argmax(outside.reshape(-1)))].item()
+        raise ValueError(f"{name}: targets must be probabilities in [0, 1], got {bad}")

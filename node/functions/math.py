@@ -9,8 +9,8 @@ wherever it exists.
 """
 import numpy as np
 
-from ..backend import get_array_module
-from ..core import Function, as_node
+from ..backend import get_array_module, is_array
+from ..core import Function, Node, as_float, as_node
 
 
 class Exp(Function):
@@ -56,6 +56,7 @@ class Abs(Function):
     """|x|; gx = gy · sign(x), sign(x) a constant (0 at 0)."""
 
     differentiable_backward = True
+    real_only = True
 
     def forward(self, x):
         return get_array_module(x).abs(x)
@@ -69,6 +70,7 @@ class Clip(Function):
     """Limit values to [low, high]; the gradient flows only where x was inside (a constant mask)."""
 
     differentiable_backward = True
+    real_only = True
 
     def __init__(self, low=None, high=None):
         self.low, self.high = low, high
@@ -102,17 +104,17 @@ class AsType(Function):
 
 def exp(x):
     """eˣ elementwise."""
-    return Exp()(x)
+    return Exp()(as_float(x))
 
 
 def log(x):
     """Natural logarithm elementwise."""
-    return Log()(x)
+    return Log()(as_float(x))
 
 
 def sqrt(x):
     """Square root elementwise."""
-    return Sqrt()(x)
+    return Sqrt()(as_float(x))
 
 
 def abs(x):
@@ -121,13 +123,32 @@ def abs(x):
 
 
 def astype(x, dtype):
-    """``x`` converted to ``dtype`` (differentiable between float dtypes)."""
-    x = as_node(x)
-    return x if x.dtype == np.dtype(dtype) else AsType(dtype)(x)
+    """``x`` converted to ``dtype``: differentiable between float (and complex) dtypes.
+
+    To a bool or integer dtype the result is a constant (``requires_grad`` False,
+    no gradient flows back through it), as ``tensor.to(torch.int32)`` is in PyTorch.
+    """
+    x, given = as_node(x), dtype
+    try:
+        dtype = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) would be float64
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc":
+        raise TypeError(f"astype: dtype must be a numeric dtype (e.g. 'float32', 'int64'), got {given!r}")
+    if x.dtype == dtype:
+        return x
+    if dtype.kind not in "fc":
+        return Node(x.value.astype(dtype), requires_grad=False)
+    return AsType(dtype)(x)
 
 
 def clip(x, min=None, max=None):
     """Clamp to [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clip needs at least one of min and max")
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and not isinstance(bound, (int, float, np.number)) and not is_array(bound):
+            raise TypeError(f"clip: {name} must be a number, an array or None, got {type(bound).__name__} {bound!r:.40}")
+        if isinstance(bound, complex) or getattr(bound, "dtype", np.dtype(float)).kind not in "biuf":
+            raise TypeError(f"clip: {name} must be real, got {bound!r:.40}")
     return Clip(min, max)(x)

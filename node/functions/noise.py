@@ -1,7 +1,9 @@
 """Dropout: zero each value with probability p, scale the rest by 1/(1-p)."""
 import numpy as np
 
+from .. import validation
 from ..backend import get_array_module, to_backend
+from ..config import as_generator
 from ..core import Function, as_node
 
 
@@ -26,8 +28,8 @@ class InvertedDropout(Function):
 def dropout(x, p, rng):
     """Training-mode dropout with the mask drawn from ``rng`` (a numpy.random.Generator)."""
     x = as_node(x)
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    p = validation.real("dropout", "p", p, 0, 1, open_maximum=True)
+    rng = as_generator(rng)
     keep = rng.random(x.shape) >= p  # drawn on the host from a seeded generator
     mask = to_backend((keep / (1 - p)).astype(np.dtype(x.dtype)), get_array_module(x.value).__name__)
     return InvertedDropout(mask)(x)

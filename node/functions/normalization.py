@@ -41,6 +41,7 @@ class BatchNormalization(Function):
     """
 
     differentiable_backward = True
+    real_only = True
 
     def __init__(self, eps=1e-5, running_mean=None, running_var=None, momentum=0.1, training=True):
         self.eps, self.momentum, self.training = eps, momentum, training

@@ -19,6 +19,7 @@ wherever it exists.
 """
 import functools
 
+from .. import validation
 from ..backend import get_array_module
 from ..core import Function, as_node
 
@@ -59,6 +60,8 @@ class Pooling2D(Function):
 
 class MaxPooling2D(Pooling2D):
     """The largest value of each window (padding never wins: it is -∞)."""
+
+    real_only = True
 
     def forward(self, x):
         # Starting from -∞ makes the result a new array even for a single window (k = 1).
@@ -134,6 +137,9 @@ class MaxPooling2DGrad(Pooling2DGrad):
 
 def _check_pool(name, x, kernel_size, stride, padding):
     x = as_node(x)
+    kernel_size = validation.integer(name, "kernel_size", kernel_size, 1)
+    stride = None if stride is None else validation.integer(name, "stride", stride, 1)
+    padding = validation.integer(name, "padding", padding, 0)
     if x.ndim != 4:
         raise ValueError(f"{name}: expected input of shape (N, C, H, W), got {x.shape}")
     if padding > kernel_size // 2:

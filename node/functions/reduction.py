@@ -7,8 +7,9 @@ length 1 again, then broadcast it back to the input's shape.
 import builtins
 import math
 
+from ..backend import broadcast_shapes
 from ..core import Function, as_node
-from .arithmetic import BroadcastTo, SumTo
+from .arithmetic import BroadcastTo, SumTo, as_shape
 
 
 def _normalize_axes(axis, ndim):
@@ -72,6 +73,8 @@ class Max(Reduction):
     second derivative with respect to x is zero wherever it exists.
     """
 
+    real_only = True
+
     def __init__(self, axis=None, keepdims=False, use_min=False):
         super().__init__(axis, keepdims)
         self.use_min = use_min
@@ -116,13 +119,25 @@ def min(x, axis=None, keepdims=False):
     return Max(axis, keepdims, use_min=True)(_check_axes(x, axis))
 
 
+def _check_broadcastable(name, small, large, verb):
+    """Raise ValueError unless shape ``small`` broadcasts to shape ``large``, the only way ``verb`` can work."""
+    try:
+        fits = broadcast_shapes(small, large) == large
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {verb}: shape {small} does not broadcast to shape {large}")
+
+
 def broadcast_to(x, shape):
     """Broadcast ``x`` to ``shape``; the backward sums the copies."""
-    x = as_node(x)
-    return x if x.shape == tuple(shape) else BroadcastTo(shape)(x)
+    x, shape = as_node(x), as_shape("broadcast_to", shape)
+    _check_broadcastable("broadcast_to", x.shape, shape, f"cannot broadcast {x.shape} to {shape}")
+    return x if x.shape == shape else BroadcastTo(shape)(x)
 
 
 def sum_to(x, shape):
-    """Sum ``x`` down to ``shape`` (the inverse of broadcasting)."""
-    x = as_node(x)
-    return x if x.shape == tuple(shape) else SumTo(shape)(x)
+    """Sum ``x`` down to ``shape`` (the inverse of broadcasting): ``shape`` must broadcast to ``x.shape``."""
+    x, shape = as_node(x), as_shape("sum_to", shape)
+    _check_broadcastable("sum_to", shape, x.shape, f"cannot sum {x.shape} to {shape}")
+    return x if x.shape == shape else SumTo(shape)(x)

@@ -1,8 +1,10 @@
 """Functions that move values around without changing them: reshape, transpose,
 indexing, concat and stack. Their backward moves the gradient back the same way.
 """
+from .. import validation
 from ..backend import as_index, get_array_module, is_array, scatter_add
 from ..core import Function, Node, as_node
+from .arithmetic import as_shape
 
 
 class Reshape(Function):
@@ -122,7 +124,7 @@ class Stack(Function):
 def reshape(x, shape):
     """The same values in a new shape (one entry may be -1)."""
     x = as_node(x)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    shape = as_shape("reshape", shape)
     if shape == x.shape:
         return x
     try:
@@ -165,6 +167,7 @@ def flatten(x):
 def expand_dims(x, axis):
     """Insert an axis of length 1 at ``axis``."""
     x = as_node(x)
+    axis = validation.integer("expand_dims", "axis", axis, -x.ndim - 1, x.ndim)
     shape = list(x.shape)
     shape.insert(axis % (x.ndim + 1), 1)
     return reshape(x, tuple(shape))
@@ -176,6 +179,7 @@ def squeeze(x, axis=None):
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
+        axis = validation.integer("squeeze", "axis", axis, -x.ndim, x.ndim - 1)
         if x.shape[axis] != 1:
             raise ValueError(f"squeeze: axis {axis} of shape {x.shape} does not have length 1")
         shape = x.shape[: axis % x.ndim] + x.shape[axis % x.ndim + 1 :]
@@ -191,11 +195,13 @@ def getitem(x, key):
     try:
         return GetItem(key)(x)
     except IndexError as exc:
-        raise IndexError(f"index {key!r} is invalid for a Node of shape {x.shape}: {exc}") from None
+        raise IndexError(f"getitem: index {key!r} is invalid for a Node of shape {x.shape}: {exc}") from None
 
 
 def concat(xs, axis=0):
     """Join Nodes along an existing axis."""
+    if isinstance(xs, (Node, str, bytes)) or not isinstance(xs, (list, tuple)):
+        raise TypeError(f"concat: xs must be a list or tuple of Nodes (or arrays), got {type(xs).__name__}")
     xs = [as_node(x) for x in xs]
     if not xs:
         raise ValueError("concat needs at least one Node")
@@ -204,6 +210,8 @@ def concat(xs, axis=0):
 
 def stack(xs, axis=0):
     """Join Nodes of one shape along a new axis."""
+    if isinstance(xs, (Node, str, bytes)) or not isinstance(xs, (list, tuple)):
+        raise TypeError(f"stack: xs must be a list or tuple of Nodes (or arrays), got {type(xs).__name__}")
     xs = [as_node(x) for x in xs]
     if not xs:
         raise ValueError("stack needs at least one Node")

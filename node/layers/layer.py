@@ -150,7 +150,8 @@ class Layer:
 
         Raises:
             TypeError: ``state`` is not a dict, or the first name whose value is not a
-                numeric array (a list, a string, None...), with the type it got.
+                numeric array (a list, a string, None...), with the type it got, or
+                that is complex for a real array of the layer.
             KeyError: names missing from ``state`` or not in this layer, listed.
             ValueError: the first name whose shape differs, with both shapes.
         """
@@ -168,6 +169,11 @@ class Layer:
             if isinstance(value, Node) or not hasattr(value, "shape") or kind not in ("b", "i", "u", "f", "c"):
                 got = type(value).__name__ if kind is None or isinstance(value, Node) else f"an array of dtype {value.dtype}"
                 raise TypeError(f"{cls}.load_state_dict: '{name}' must be a numeric array, got {got}")
+            if kind == "c" and array.dtype.kind != "c":
+                raise TypeError(
+                    f"{cls}.load_state_dict: '{name}' is complex ({value.dtype}) in the checkpoint but real "
+                    f"({array.dtype}) in the model: loading it would drop the imaginary part"
+                )
             if tuple(state[name].shape) != array.shape:
                 raise ValueError(
                     f"{type(self).__name__}.load_state_dict: '{name}' has shape {tuple(state[name].shape)} "
