@@ -116,7 +116,7 @@ def kernel_dir(tmp_path_factory):
     spec = folder / "node-tests"
     spec.mkdir()
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    env = {"NODE_NOTEBOOK_QUICK": "1"}
+    env = {"NODE_NOTEBOOK_QUICK": "1", "PYTHONPATH": str(REPO)}  # the notebooks run in a temporary folder: the course's must find course/
     (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "node tests", "language": "python", "env": env}))
     return folder
 
