@@ -3,7 +3,9 @@
 Fixtures live in ``conftest.py``; everything else tests share is here. Import it as ``from helpers import randn`` (tests/ is on ``sys.path`` through
 ``conftest.py``); no test module imports another test module.
 """
+import ast
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +134,55 @@ def pool_reference(x, k, stride, padding, reduce):
         for j in range(ow):
             y[:, :, i, j] = reduce(x[:, :, i * stride : i * stride + k, j * stride : j * stride + k], axis=(2, 3))
     return y
+
+
+# ---- Markdown pages whose python blocks run (docs/, course/) -------------------------------------
+FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+SHOWS = ("print(", "plt.", "display(")  # a block with one of these shows something when it runs
+
+
+def python_blocks(path):
+    """The ```python blocks of a Markdown page, in order."""
+    return FENCE.findall(path.read_text(encoding="utf-8"))
+
+
+def run_page_blocks(page, monkeypatch, tmp_path):
+    """Run a page's python blocks in order in one namespace, from ``tmp_path``, as a reader would.
+
+    A block whose first line is ``# needs real MNIST`` runs with NODE_DATA set
+    to the real data and skips the rest of the page without it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
+    namespace = {"__name__": "__page__"}
+    try:
+        for number, block in enumerate(python_blocks(page), 1):
+            if block.startswith("# needs real MNIST"):
+                root = real_data_root()
+                if root is None:
+                    pytest.skip(f"{page.name} block {number} needs the real MNIST files")
+                monkeypatch.setenv("NODE_DATA", str(root))
+            try:
+                exec(compile(block, f"{page.name} (block {number})", "exec"), namespace)
+            except Exception as exc:  # report which block failed, keep the original traceback
+                raise AssertionError(f"{page.name}, code block {number} failed: {exc!r}") from exc
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        node.set_backend("numpy")
+
+
+def asserts_without_showing(block):
+    """True if the block has an assert statement but prints, plots and displays nothing.
+
+    A last line that is a bare expression counts as showing: a notebook displays its value.
+    """
+    tree = ast.parse(block)
+    if not any(isinstance(n, ast.Assert) for n in ast.walk(tree)):
+        return False
+    if any(call in block for call in SHOWS):
+        return False
+    return not (tree.body and isinstance(tree.body[-1], ast.Expr))

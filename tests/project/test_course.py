@@ -10,15 +10,10 @@ import sys
 
 import pytest
 
-from helpers import REPO, real_data_root
+from helpers import REPO, asserts_without_showing, python_blocks, run_page_blocks
 
 COURSE = REPO / "course"
 CHAPTERS = sorted(COURSE.glob("[0-9][0-9]_*.md"))
-FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-
-
-def python_blocks(path):
-    return FENCE.findall(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -31,34 +26,16 @@ def test_chapter_code_runs(chapter, course_importable, monkeypatch, tmp_path):
     """Every ```python block of a chapter runs, in order, in one namespace, from a temporary folder."""
     if os.environ.get("NODE_REQUIRE_CUPY") == "1":
         pytest.skip("the CuPy pass (NODE_REQUIRE_CUPY=1) does not run the course's chapters again: they run on NumPy")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "__course__"}
-    for number, block in enumerate(python_blocks(chapter), 1):
-        if block.startswith("# needs real MNIST"):
-            root = real_data_root()
-            if root is None:
-                pytest.skip(f"{chapter.name} block {number} needs the real MNIST files")
-            monkeypatch.setenv("NODE_DATA", str(root))
-        try:
-            exec(compile(block, f"{chapter.name} (block {number})", "exec"), namespace)
-        except Exception as exc:  # report which block failed, keep the original traceback
-            raise AssertionError(f"{chapter.name}, code block {number} failed: {exc!r}") from exc
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+    run_page_blocks(chapter, monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_shows_what_happens(chapter):
-    """A chapter's code prints or draws something; a block is never only asserts."""
+    """A chapter has code, and a block that checks something with assert also shows it."""
     blocks = python_blocks(chapter)
     assert blocks, f"{chapter.name} has no code"
-    for number, block in enumerate(blocks, 1):
-        lines = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        assert not all(line.lstrip().startswith("assert") for line in lines), f"{chapter.name} block {number} only asserts: show the values"
+    silent = [number for number, block in enumerate(blocks, 1) if asserts_without_showing(block)]
+    assert not silent, f"{chapter.name}: code block(s) {silent} check with assert but show nothing"
 
 
 def test_every_step_has_a_chapter_solution_exercise_and_checks():

@@ -6,7 +6,6 @@ the real data, and is skipped without it. A block that checks something with
 ``assert`` must also show it (the docs and notebooks/src pages become the
 notebooks, where a cell that only asserts shows a learner nothing).
 """
-import ast
 import re
 import sys
 
@@ -14,49 +13,13 @@ import pytest
 
 import node
 
-from helpers import REPO, real_data_root
+from helpers import REPO, asserts_without_showing, python_blocks, run_page_blocks
 
 PAGES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
 NOTEBOOK_PAGES = sorted((REPO / "notebooks" / "src").glob("*.md"))
-FENCE = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-SHOWS = ("print(", "plt.", "display(")  # a block with one of these shows something when it runs
-
-
-def python_blocks(path):
-    return FENCE.findall(path.read_text(encoding="utf-8"))
-
-
-def asserts_without_showing(block):
-    """True if the block has an assert statement but prints, plots and displays nothing.
-
-    A last line that is a bare expression counts as showing: a notebook displays its value.
-    """
-    tree = ast.parse(block)
-    if not any(isinstance(n, ast.Assert) for n in ast.walk(tree)):
-        return False
-    if any(call in block for call in SHOWS):
-        return False
-    return not (tree.body and isinstance(tree.body[-1], ast.Expr))
-
-
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.name)
 def test_code_blocks_run(page, monkeypatch, tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    monkeypatch.chdir(tmp_path)  # blocks that write files write them here
-    namespace = {"__name__": "__docs__"}
-    for number, block in enumerate(python_blocks(page), 1):
-        if block.startswith("# needs real MNIST"):
-            root = real_data_root()
-            if root is None:
-                pytest.skip(f"{page.name} block {number} needs the real MNIST files")
-            monkeypatch.setenv("NODE_DATA", str(root))
-        try:
-            exec(compile(block, f"{page.name} (block {number})", "exec"), namespace)
-        except Exception as exc:  # report which block failed, keep the original traceback
-            raise AssertionError(f"{page.name}, code block {number} failed: {exc!r}") from exc
-    node.set_backend("numpy")
+    run_page_blocks(page, monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES + NOTEBOOK_PAGES if python_blocks(p)], ids=lambda p: p.name)
