@@ -67,6 +67,35 @@ def choice(owner, name, value, options):
     return value
 
 
+def flag(owner, name, value):
+    """``value`` checked to be True or False (NumPy's bool too): 1, "yes" and None are not flags."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be True or False, got {_kind(value)} {_shown(value)}")
+    return bool(value)
+
+
+def float_dtype(owner, name, value):
+    """None (the default float dtype, left to the caller) or a real floating-point dtype, as a ``numpy.dtype``.
+
+    Parameters, images and one-hot rows hold real numbers: an integer dtype would
+    round them (or wrap 0..255 into int8's -128..127), a complex one has no order.
+    """
+    if value is None:
+        return None
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{owner}: {name} must be a floating-point dtype (float16, float32 or float64), got {_shown(value)}") from None
+    if dtype.kind != "f":
+        raise ValueError(f"{owner}: {name} must be a floating-point dtype (float16, float32 or float64), got {dtype}")
+    return dtype
+
+
+def interval(minimum=None, maximum=None, open_minimum=False, open_maximum=False):
+    """A range as the messages write it: ``" in [0, 1)"``, ``" >= 0"``, ``" > 0"``, or ``""`` for no bounds."""
+    return _range(minimum, maximum, open_minimum, open_maximum)
+
+
 def _bounds(minimum, maximum):
     if minimum is not None and maximum is not None:
         return f" in [{minimum}, {maximum}]"

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..config import Config
 from .download import ENV_VAR, DownloadError, data_root, fetch
+from ..validation import flag, float_dtype
 from .idx import IDX_TYPE_CODES, IDXError, read_idx
 
 
@@ -80,11 +81,22 @@ class ArrayDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices`` (e.g. the first N, for a quick run)."""
+    """The samples of ``dataset`` at ``indices`` (e.g. the first N, for a quick run).
+
+    ``indices`` are integers in [-len(dataset), len(dataset)) (a list, a range
+    or an integer array); floats and booleans are refused, not truncated.
+    """
 
     def __init__(self, dataset, indices):
+        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+            raise TypeError(f"Subset: dataset must have len() and [index], got {type(dataset).__name__}")
         self.dataset = dataset
-        indices = np.asarray(backend.asnumpy(indices) if backend.is_array(indices) else indices, dtype=np.int64)
+        indices = np.asarray(backend.asnumpy(indices) if backend.is_array(indices) else indices)
+        if indices.size == 0:
+            indices = indices.astype(np.int64)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"Subset: indices must be integers, got {indices.dtype} values (e.g. {indices.flat[0].item()!r})")
+        indices = indices.astype(np.int64)
         if indices.ndim != 1:
             raise ValueError(f"Subset: indices must be one-dimensional, got shape {indices.shape}")
         if len(indices) and (indices.min() < -len(dataset) or indices.max() >= len(dataset)):
@@ -121,7 +133,8 @@ class MNIST(Dataset):
         flatten: images as 784 values (True) or (1, 28, 28) (False).
         one_hot: targets as one-hot float rows (True) or int64 labels (False).
         download: fetch missing files from the public mirrors.
-        dtype: float dtype of images and one-hot targets (default float32).
+        dtype: float dtype of images and one-hot targets (default float32); an
+            integer dtype is refused (int8 would wrap pixels 128..255 to negatives).
     """
 
     batch_indexing = True
@@ -146,8 +159,10 @@ class MNIST(Dataset):
     }
 
     def __init__(self, training=True, root=None, flatten=True, one_hot=True, download=True, dtype=None):
-        self.training, self.flatten, self.one_hot = training, flatten, one_hot
-        self.dtype = np.dtype(dtype or Config.default_dtype)
+        cls = self.title
+        self.training, self.flatten, self.one_hot = flag(cls, "training", training), flag(cls, "flatten", flatten), flag(cls, "one_hot", one_hot)
+        download = flag(cls, "download", download)
+        self.dtype = float_dtype(cls, "dtype", dtype) or np.dtype(Config.default_dtype)
         image_file, label_file = (self._locate(name, root, download) for name in self.splits[bool(training)])
         images, labels = read_idx(image_file), read_idx(label_file)
         if images.ndim != 3:

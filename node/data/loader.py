@@ -4,6 +4,7 @@ import numpy as np
 from .. import backend
 from ..config import as_generator
 from ..core import Node
+from ..validation import flag, integer
 
 
 class DataLoader:
@@ -21,7 +22,7 @@ class DataLoader:
     Args:
         dataset: a Dataset. With ``batch_indexing`` it is indexed once per batch
             with an integer array; otherwise samples are fetched one by one and stacked.
-        batch_size: samples per batch.
+        batch_size: samples per batch, an integer >= 1 (2.5 or True are refused, not rounded).
         shuffle: reshuffle every epoch (default True, as the Center Loss notebook this package recreates expects).
         drop_last: drop the last, smaller batch. Default False: every sample is
             seen once per epoch, and ``len(loader)`` = ceil(len(dataset) / batch_size).
@@ -30,12 +31,16 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=True, drop_last=False, seed=None):
-        if int(batch_size) < 1:
-            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")) or isinstance(dataset, (str, bytes)):
+            raise TypeError(
+                f"DataLoader: dataset must have len() and [index] (a node Dataset, e.g. ArrayDataset(images, labels)), "
+                f"got {type(dataset).__name__} {dataset!r:.60}"
+            )
+        batch_size = integer("DataLoader", "batch_size", batch_size, minimum=1)
         if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
-        self.dataset, self.batch_size = dataset, int(batch_size)
-        self.shuffle, self.drop_last = shuffle, drop_last
+        self.dataset, self.batch_size = dataset, batch_size
+        self.shuffle, self.drop_last = flag("DataLoader", "shuffle", shuffle), flag("DataLoader", "drop_last", drop_last)
         self.rng = as_generator(seed)
 
     def __len__(self):

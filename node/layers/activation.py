@@ -1,5 +1,6 @@
 """Activations as layers, for Sequential. PReLU is the one with a parameter."""
 from ..functions import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
+from ..validation import float_dtype, integer, real
 from .init import constant
 from .layer import Layer, Parameter
 
@@ -15,7 +16,7 @@ class LeakyReLU(Layer):
     """x if x > 0 else slope·x, as a layer."""
 
     def __init__(self, slope=0.01):
-        self.slope = slope
+        self.slope = real("LeakyReLU", "slope", slope)
 
     def forward(self, x):
         return leaky_relu(x, self.slope)
@@ -24,10 +25,12 @@ class LeakyReLU(Layer):
 class PReLU(Layer):
     """x if x > 0 else a·x with a learned slope: one shared (num_parameters=1) or one per channel.
 
-    Slopes start at 0.25, as in He et al. (2015) and PyTorch.
+    Slopes start at ``init`` (0.25, as in He et al. (2015) and PyTorch).
     """
 
     def __init__(self, num_parameters=1, init=0.25, dtype=None):
+        num_parameters = integer("PReLU", "num_parameters", num_parameters, minimum=1)
+        init, dtype = real("PReLU", "init", init), float_dtype("PReLU", "dtype", dtype)
         self.slope = Parameter(constant((num_parameters,), init, dtype), name="slope")
 
     def forward(self, x):
@@ -55,7 +58,7 @@ class Softmax(Layer):
     """Softmax along ``axis`` as a layer."""
 
     def __init__(self, axis=-1):
-        self.axis = axis
+        self.axis = integer(type(self).__name__, "axis", axis)
 
     def forward(self, x):
         return softmax(x, self.axis)

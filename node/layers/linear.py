@@ -3,6 +3,7 @@ import math
 
 from ..config import as_generator
 from ..functions import linear
+from ..validation import flag, float_dtype, integer
 from .init import uniform
 from .layer import Layer, Parameter
 
@@ -16,10 +17,17 @@ class Linear(Layer):
         in_features, out_features: sizes of the input and output.
         bias: whether to add a learned bias.
         rng: numpy.random.Generator, int seed, or None.
-        dtype: parameter dtype (default: the default float dtype, float32).
+        dtype: parameter dtype, a floating-point one (default: the default float dtype, float32).
+
+    Raises:
+        TypeError, ValueError: a size that is not an integer >= 1, a ``bias``
+            that is not True or False, or a dtype that is not a float dtype.
     """
 
     def __init__(self, in_features, out_features, bias=True, rng=None, dtype=None):
+        in_features = integer("Linear", "in_features", in_features, minimum=1)
+        out_features = integer("Linear", "out_features", out_features, minimum=1)
+        bias, dtype = flag("Linear", "bias", bias), float_dtype("Linear", "dtype", dtype)
         rng = as_generator(rng)
         bound = 1 / math.sqrt(in_features)
         self.in_features, self.out_features = in_features, out_features

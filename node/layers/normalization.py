@@ -1,14 +1,29 @@
 """Batch normalization layers with running statistics for evaluation."""
 from ..core import as_node
 from ..functions import batch_norm
+from ..validation import float_dtype, integer, real
 from .init import constant
 from .layer import Layer, Parameter
 
 
 class _BatchNorm(Layer):
+    """Shared by BatchNorm1d and BatchNorm2d.
+
+    Args:
+        num_features: C, the channels (an integer >= 1).
+        eps: added to the variance, > 0.
+        momentum: weight of a new batch in the running averages, in [0, 1].
+        dtype: a floating-point dtype for gamma, beta and the running statistics.
+    """
+
     expected_ndim = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=None):
+        cls = type(self).__name__
+        num_features = integer(cls, "num_features", num_features, minimum=1)
+        eps = real(cls, "eps", eps, minimum=0, open_minimum=True)  # eps <= 0 divides by zero (or takes the root of a negative) on a constant channel
+        momentum = real(cls, "momentum", momentum, minimum=0, maximum=1)  # the running averages' weight of a new batch
+        dtype = float_dtype(cls, "dtype", dtype)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.gamma = Parameter(constant((num_features,), 1.0, dtype), name="gamma")
         self.beta = Parameter(constant((num_features,), 0.0, dtype), name="beta")

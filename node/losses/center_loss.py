@@ -28,31 +28,67 @@ They differ in how the centers move:
 import numpy as np
 
 from .. import backend
-from ..config import as_generator, get_default_dtype, is_grad_enabled
+from ..config import Config, as_generator, get_default_dtype, is_grad_enabled
 from ..core import Node, as_node
 from ..functions import scale_grad
 from ..functions.loss import check_label_range
 from ..layers.layer import Layer, Parameter
+from ..validation import flag, float_dtype, integer, real
 
 
 def class_labels(target, num_classes, name, xp):
-    """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), range-checked.
+    """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), checked.
 
-    Labels are checked where they are (see ``check_label_range``), then moved to
-    the centers' device. One-hot rows need no check: argmax is always in range.
+    Each sample pulls one center, so each needs exactly one class: a soft
+    target (label smoothing, mixup) is refused rather than reduced to its
+    argmax. Labels and rows are checked where they are (see
+    ``check_label_range``: always on the host; on the GPU only with
+    ``Config.check_device_labels``, as reading them back makes a step wait),
+    then moved to the centers' device.
     """
     t = target.value if isinstance(target, Node) else target
     if not backend.is_array(t):
         t = backend.as_array(t, np)
-    if t.ndim == 2 and t.dtype.kind == "f":
+    if t.ndim == 2 and t.dtype.kind in "fiub":
         if t.shape[1] != num_classes:
             raise ValueError(f"{name}: one-hot target of shape {t.shape} does not have {num_classes} classes")
+        check_one_hot(t, name)
         t = t.argmax(axis=1)
     elif t.ndim != 1 or t.dtype.kind not in "iu":
         raise ValueError(f"{name}: target must be integer labels (M,) or one-hot rows (M, {num_classes}), got {t.dtype} {t.shape}")
     else:
         check_label_range(t, num_classes, name)
     return backend.as_array(t, xp)
+
+
+def check_one_hot(rows, name):
+    """Raise ValueError naming the first row of ``rows`` (M, K) that is not exactly one 1 and K-1 zeros.
+
+    Checked on the host always, on the GPU only with ``Config.check_device_labels``.
+    """
+    if not len(rows) or (not backend.on_host(rows) and not Config.check_device_labels):
+        return
+    xp = backend.get_array_module(rows)
+    good = ((rows == 0) | (rows == 1)).all(axis=1) & ((rows == 1).sum(axis=1) == 1)
+    if not bool(good.all()):
+        row = int(xp.argmin(good))
+        shown = np.array2string(backend.asnumpy(rows[row]), precision=3, threshold=12)
+        raise ValueError(
+            f"{name}: target row {row} is {shown}, not one-hot; each sample needs exactly one class, whose center it "
+            "pulls, so soft targets (label smoothing, mixup) are refused: pass integer labels or exact one-hot rows"
+        )
+
+
+def check_finite_features(x, name):
+    """Raise ValueError naming the first sample of the host array ``x`` (M, D) with a NaN or infinite feature."""
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise ValueError(
+            f"{name}: features of sample {row} are not finite ({np.array2string(x[row], precision=3, threshold=8)}); "
+            "the centers were left unchanged, as one NaN would poison its class's center for good. "
+            "Find the source with node.detect_anomaly(), or lower the learning rate."
+        )
 
 
 def check_features(x, labels, num_features, name, centers):
@@ -80,20 +116,27 @@ class CenterLoss(Layer):
     Args:
         num_classes: K, the number of centers.
         num_features: D, the feature size.
-        alpha: α, the centers' rate (the Center Loss notebook this package recreates uses 0.01; the paper 0.5).
-        lambda_: λ, the weight of the loss (the notebook's ``gain``).
+        alpha: α, the centers' rate, in [0, 1] (the Center Loss notebook this package recreates uses 0.01; the paper 0.5).
+        lambda_: λ >= 0, the weight of the loss (the notebook's ``gain``).
         rng: seeds the centers' initialisation.
 
     Call ``loss(features, target)`` with features (M, D) and integer labels
-    (M,) or one-hot rows (M, K). In training mode, with gradients enabled, the
-    call also moves the centers, after computing the loss from the old ones.
-    No update happens in eval mode or under ``node.no_grad()``.
+    (M,) or exact one-hot rows (M, K); soft targets are refused. In training
+    mode, with gradients enabled, the call also moves the centers, after
+    computing the loss from the old ones. No update happens in eval mode or
+    under ``node.no_grad()``, nor from features that are not all finite: on
+    the host those raise ValueError (naming the sample) before the centers
+    move; on the GPU, where reading them back would make every step wait, the
+    update is skipped on the device and the loss comes out NaN.
     """
 
     def __init__(self, num_classes, num_features, alpha=0.5, lambda_=1.0, rng=None, dtype=None):
-        if not 0 <= alpha <= 1:
-            # α > 1 overshoots the class mean every step (α = 3.5 diverged to 1.6e4 in 30 steps).
-            raise ValueError(f"CenterLoss: alpha must be in [0, 1] (the paper's rule moves a center part of the way to its class mean), got {alpha}")
+        num_classes = integer("CenterLoss", "num_classes", num_classes, minimum=1)
+        num_features = integer("CenterLoss", "num_features", num_features, minimum=1)
+        # α > 1 overshoots the class mean every step (α = 3.5 diverged to 1.6e4 in 30 steps).
+        alpha = real("CenterLoss", "alpha", alpha, minimum=0, maximum=1)
+        lambda_ = real("CenterLoss", "lambda_", lambda_, minimum=0)  # a negative weight would push features away from their centers
+        dtype = float_dtype("CenterLoss", "dtype", dtype)
         self.num_classes, self.num_features, self.alpha, self.lambda_ = num_classes, num_features, alpha, lambda_
         self.centers = initial_centers(num_classes, num_features, rng, dtype)  # a buffer: saved and moved, not trained
 
@@ -111,9 +154,14 @@ class CenterLoss(Layer):
     def update_centers(self, x, labels, picked=None):
         """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add.
 
-        ``picked`` is ``centers[labels]`` when the caller already has it.
+        ``picked`` is ``centers[labels]`` when the caller already has it. Features
+        that are not all finite never move a center: on the host they raise
+        ValueError first; on the GPU the step is masked out on the device.
         """
         xp = backend.get_array_module(self.centers)
+        on_host = backend.on_host(x)
+        if on_host:
+            check_finite_features(x, "CenterLoss")
         picked = self.centers[labels] if picked is None else picked
         # One scatter-add sums both Σ(c_j - xᵢ) (columns :D) and the counts (column D), with
         # no bincount: CuPy's reads the labels back to the host, making the step wait.
@@ -122,7 +170,10 @@ class CenterLoss(Layer):
         gaps[:, -1] = 1
         sums = xp.zeros((self.num_classes, self.num_features + 1), dtype=self.centers.dtype)
         backend.scatter_add(sums, labels, gaps)
-        _move_centers(self.centers, sums[:, :-1], sums[:, -1:], self.alpha)
+        if on_host:
+            _move_centers(self.centers, sums[:, :-1], sums[:, -1:], self.alpha)
+        else:  # a NaN or inf feature makes the sum of all gaps non-finite; the device then moves no center
+            _move_centers_if_finite(self.centers, sums[:, :-1], sums[:, -1:], self.alpha, sums.sum())
 
     def extra_repr(self):
         return f"num_classes={self.num_classes}, num_features={self.num_features}, alpha={self.alpha}, lambda_={self.lambda_}"
@@ -134,15 +185,28 @@ def _move_centers(xp, centers, gap_sums, counts, alpha):
     centers -= alpha * gap_sums / (1 + counts)
 
 
+@backend.fused
+def _move_centers_if_finite(xp, centers, gap_sums, counts, alpha, total):
+    """The same step, left out (a step of 0) when ``total``, a 0-d array, is NaN or infinite; no read-back to the host."""
+    centers -= xp.where(xp.isfinite(total), alpha * gap_sums / (1 + counts), 0)
+
+
 class LearnableCenters(Layer):
     """Base of the losses whose centers are a Parameter trained by their own optimizer.
 
     Holds K centers of size D and how λ treats their gradient; subclasses write forward.
     """
 
+    minimum_classes = 1
+
     def __init__(self, num_classes, num_features, lambda_=1.0, scale_centers_by_lambda=False, rng=None, dtype=None):
+        cls = type(self).__name__
+        num_classes = integer(cls, "num_classes", num_classes, minimum=self.minimum_classes)
+        num_features = integer(cls, "num_features", num_features, minimum=1)
+        lambda_ = real(cls, "lambda_", lambda_, minimum=0)
+        dtype = float_dtype(cls, "dtype", dtype)
         self.num_classes, self.num_features, self.lambda_ = num_classes, num_features, lambda_
-        self.scale_centers_by_lambda = scale_centers_by_lambda
+        self.scale_centers_by_lambda = flag(cls, "scale_centers_by_lambda", scale_centers_by_lambda)
         self.centers = Parameter(initial_centers(num_classes, num_features, rng, dtype), name="centers")
 
     def prepare(self, x, target):

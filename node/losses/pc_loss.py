@@ -29,14 +29,14 @@ class PCLoss(LearnableCenters):
 
     Args:
         num_classes, num_features: K centers of size D (K >= 2).
-        lambda_: λ, the weight (the comparison: 1e-4).
+        lambda_: λ >= 0, the weight (the comparison: 1e-4).
         scale_centers_by_lambda: True (default) keeps λ in the centers' gradient; False divides it out, as the comparison's code does.
         rng: seeds the centers' initialisation.
     """
 
+    minimum_classes = 2  # the loss averages over the K-1 other classes
+
     def __init__(self, num_classes, num_features, lambda_=1e-4, scale_centers_by_lambda=True, rng=None, dtype=None):
-        if num_classes < 2:
-            raise ValueError("PCLoss needs at least two classes")
         super().__init__(num_classes, num_features, lambda_, scale_centers_by_lambda, rng, dtype)
 
     def forward(self, x, target):

@@ -3,6 +3,7 @@ import math
 
 from ..backend import get_array_module
 from ..kernels import optim as fast
+from ..validation import pair, real
 from .optimizer import Optimizer
 
 
@@ -21,16 +22,25 @@ class Adam(Optimizer):
 
     Args:
         params: Parameters or parameter groups.
-        lr: learning rate (``node.Adam(params, 0.001)`` as in the original Center Loss notebook).
-        betas: (β₁, β₂).
-        eps: ε.
-        weight_decay: L2 coefficient added to the gradient.
+        lr: learning rate, a finite number >= 0 (``node.Adam(params, 0.001)`` as in the original Center Loss notebook).
+        betas: (β₁, β₂), each in [0, 1) (β = 1 divides by 1 - βᵗ = 0).
+        eps: ε >= 0 (PyTorch's rule).
+        weight_decay: L2 coefficient added to the gradient, >= 0.
     """
 
     defaults = {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 
     def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def check_hyperparameters(self, hyperparameters):
+        """lr, betas, eps and weight_decay, checked."""
+        h = super().check_hyperparameters(hyperparameters)
+        beta = lambda owner, name, value: real(owner, name, value, minimum=0, maximum=1, open_maximum=True)
+        h["betas"] = pair("Adam", "betas", h["betas"], beta, "numbers in [0, 1)")
+        h["eps"] = real("Adam", "eps", h["eps"], minimum=0)
+        h["weight_decay"] = real("Adam", "weight_decay", h["weight_decay"], minimum=0)
+        return h
 
     def update(self, p, grad, group, state):
         (beta1, beta2), eps, wd = group["betas"], group["eps"], group["weight_decay"]

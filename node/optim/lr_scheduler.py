@@ -1,4 +1,6 @@
 """Learning-rate schedules."""
+from ..validation import integer, real
+from .optimizer import Optimizer
 
 
 class StepLR:
@@ -6,11 +8,18 @@ class StepLR:
 
     Call ``scheduler.step()`` once per epoch, after the optimizer's steps:
     lr = base_lr · gamma^(epoch // step_size).
+
+    Args:
+        optimizer: the node Optimizer whose learning rates it sets.
+        step_size: epochs between two decays, an integer >= 1.
+        gamma: the factor, a finite number >= 0.
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"StepLR: optimizer must be a node Optimizer (SGD, Adam, ...), got {type(optimizer).__name__} {optimizer!r:.60}")
+        step_size = integer("StepLR", "step_size", step_size, minimum=1)
+        gamma = real("StepLR", "gamma", gamma, minimum=0)
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0

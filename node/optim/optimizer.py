@@ -5,10 +5,15 @@ Updates happen in place on ``param.value`` and never touch ``param.grad``
 """
 from .. import backend
 from ..core import Node
+from ..validation import real
 
 
 class Optimizer:
     """Base class. Subclasses set ``defaults`` and write ``update(param, grad, group, state)``.
+
+    Every group's hyperparameters are checked when the group is added (at
+    construction too), by ``check_hyperparameters``: a bad learning rate fails
+    at the line that wrote it, not as NaN weights steps later.
 
     Args:
         params: an iterable of Parameters, or of dicts ``{"params": [...], "lr": ...}``
@@ -48,9 +53,19 @@ class Optimizer:
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)} in a parameter group")
         group = {**self.hyperparameters, **group, "params": params}
-        if group["lr"] < 0:
-            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+        group.update(self.check_hyperparameters({k: v for k, v in group.items() if k != "params"}))
         self.param_groups.append(group)
+
+    def check_hyperparameters(self, hyperparameters):
+        """The group's hyperparameters, checked (see ``node.validation``); subclasses check theirs and call this for ``lr``.
+
+        Raises:
+            TypeError: a value of the wrong type (``lr='0.1'``, ``lr=None``).
+            ValueError: a value out of range (``lr=-1``, ``lr=nan``).
+        """
+        if "lr" not in hyperparameters:
+            return dict(hyperparameters)
+        return {**hyperparameters, "lr": real(type(self).__name__, "lr", hyperparameters["lr"], minimum=0)}
 
     def parameters(self):
         return [p for g in self.param_groups for p in g["params"]]
@@ -117,8 +132,12 @@ class Optimizer:
                 )
             p = params[int(i)]
             state[p] = {k: self._restored(v, p, k, i) for k, v in saved.items()}
-        for saved, group in zip(groups, self.param_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+        restored = [  # checked as the constructor checks them, before any group changes
+            self.check_hyperparameters({**{k: v for k, v in group.items() if k != "params"}, **{k: v for k, v in saved.items() if k != "params"}})
+            for saved, group in zip(groups, self.param_groups)
+        ]
+        for hyperparameters, group in zip(restored, self.param_groups):
+            group.update(hyperparameters)
         self.state = state
 
     def _checked_parts(self, state_dict):

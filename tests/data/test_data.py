@@ -246,7 +246,7 @@ def test_array_dataset_and_loader_errors():
     with pytest.raises(ValueError, match="different lengths"):
         node.ArrayDataset(np.zeros(3), np.zeros(4))
     data = node.ArrayDataset(np.arange(5.0), np.arange(5))
-    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         node.DataLoader(data, batch_size=0)
     with pytest.raises(ValueError, match="empty"):
         node.DataLoader(node.ArrayDataset(np.zeros(0)))

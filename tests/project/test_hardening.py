@@ -36,7 +36,7 @@ def test_batch_norm_refuses_an_empty_batch_and_keeps_its_statistics(layer, shape
 
 @pytest.mark.parametrize("alpha", [-0.1, 1.5, 3.5])
 def test_center_loss_alpha_must_be_in_0_1(alpha):
-    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"alpha must be a finite number in \[0, 1\]"):
         node.CenterLoss(10, 2, alpha=alpha)
     for alpha in (0, 0.5, 1):
         node.CenterLoss(10, 2, alpha=alpha)
