@@ -52,11 +52,11 @@ class LeNetsPlusPlus(node.Network):
 
 def main(argv=None):
     p = common.parser(__doc__, epochs=10, batch_size=100, out="runs/center_loss_convnet")
-    p.add_argument("--lr", type=float, default=0.001, help="SGD learning rate")
-    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=1.0, help="center loss weight λ (0: softmax only)")
-    p.add_argument("--alpha", type=float, default=0.5, help="center update rate α (paper form)")
+    p.add_argument("--lr", type=common.RATE, default=0.001, help="SGD learning rate, >= 0")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=common.RATE, default=1.0, help="center loss weight λ, >= 0 (0: softmax only)")
+    p.add_argument("--alpha", type=common.number(0, 1), default=0.5, help="center update rate α, in [0, 1] (paper form)")
     p.add_argument("--learnable-centers", action="store_true", help="train the centers with their own SGD instead of the update rule")
-    p.add_argument("--center-lr", type=float, default=0.5, help="learning rate of the centers' SGD (with --learnable-centers)")
+    p.add_argument("--center-lr", type=common.RATE, default=0.5, help="learning rate of the centers' SGD, >= 0 (with --learnable-centers)")
     args = p.parse_args(argv)
     out = common.setup(args)
     train, test = common.datasets(args, flatten=False)
@@ -93,6 +93,7 @@ def main(argv=None):
             features, log_probs = model(x)
             loss = F.nll_loss(log_probs, t)
             if center is not None:
+                common.stop_if_not_finite(loss, f"epoch {epoch + 1}")  # NaN features stop the run here; CenterLoss would refuse them
                 loss = loss + center(features, t)
             common.stop_if_not_finite(loss, f"epoch {epoch + 1}")
             loss.backward()

@@ -34,9 +34,9 @@ class Classifier(node.Network):
 def main(argv=None):
     p = common.parser(__doc__, epochs=25, batch_size=128, out="runs/center_loss_mnist")
     p.add_argument("--no-center", action="store_true", help="softmax only (the baseline)")
-    p.add_argument("--alpha", type=float, default=0.01, help="center update rate α")
-    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, default=1.0, help="center loss weight λ")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--alpha", type=common.number(0, 1), default=0.01, help="center update rate α, in [0, 1]")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=common.RATE, default=1.0, help="center loss weight λ, >= 0")
+    p.add_argument("--lr", type=common.RATE, default=1e-3, help="Adam learning rate, >= 0")
     p.add_argument("--frames", action="store_true", help="save a scatter of the test features every epoch")
     args = p.parse_args(argv)
     out = common.setup(args)
@@ -63,6 +63,7 @@ def main(argv=None):
             h, scores = model(x)
             loss = scores.softmax_with_cross_entropy(t)
             if center is not None:
+                common.stop_if_not_finite(loss, f"epoch {epoch + 1}")  # NaN features stop the run here; CenterLoss would refuse them
                 loss = loss + center(h, t)
             common.stop_if_not_finite(loss, f"epoch {epoch + 1}")
             loss.backward()

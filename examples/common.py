@@ -17,6 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm  # a widget when run inside Jupyter, text in a terminal
 
 import node
+from node import validation
 from node.fileio import atomic_write
 
 MIN_LIMIT = 20  # --limit: enough for a batch and several images of most classes (fewer make the metrics degenerate)
@@ -32,20 +33,44 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+# The argparse types of the examples' numeric options. A bad value ends the run before anything is
+# made, with argparse's usage line and exit status 2: "argument --seed: must be an integer >= 0, got -1"
+# (argparse puts the option's name in front), in the words node.validation uses for constructors.
 def at_least(minimum, rule=""):
-    """An argparse type: an integer >= ``minimum``; the error (argparse adds the option's name) states the rule."""
+    """An argparse type: an integer >= ``minimum``; ``rule`` says why, after the bound."""
 
     def parse(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}{rule}, got {text!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}{rule}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}{rule}, got {value}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its own messages
     return parse
+
+
+def number(minimum=None, maximum=None, open_minimum=False, open_maximum=False):
+    """An argparse type: a finite number in the range given (ends closed unless open_*); nan and inf are refused."""
+    bounds = validation.interval(minimum, maximum, open_minimum, open_maximum)
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a finite number{bounds}, got {text!r}") from None
+        try:
+            return validation.real("", "", value, minimum, maximum, open_minimum, open_maximum)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a finite number{bounds}, got {text}") from None
+
+    parse.__name__ = f"number{bounds}"
+    return parse
+
+
+RATE = number(minimum=0)  # learning rates and loss weights: 0 is allowed (nothing learned, or the term left out)
 
 
 def parser(doc, epochs, batch_size, out, limit=None, helps=None):
@@ -72,7 +97,7 @@ def parser(doc, epochs, batch_size, out, limit=None, helps=None):
     p.add_argument("--batch-size", type=at_least(1), default=batch_size, help=helps["batch_size"])
     rule = " (enough images for a batch and for the per-class metrics)"
     p.add_argument("--limit", type=at_least(MIN_LIMIT, rule), default=limit, metavar="N", help=helps["limit"])
-    p.add_argument("--seed", type=int, default=0, help=helps["seed"])
+    p.add_argument("--seed", type=at_least(0), default=0, help=helps["seed"])
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help=helps["device"])
     p.add_argument("--out", default=out, help=helps["out"])
     p.add_argument("--resume", action="store_true", help=helps["resume"])
@@ -270,9 +295,15 @@ def final_report(model, test, out, name, history, args, batch_size=1000, title=N
 
 
 def write_json(path, obj):
-    """Write JSON atomically (node.fileio.atomic_write)."""
+    """Write JSON atomically (node.fileio.atomic_write), with the permissions the umask gives."""
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2)
+
+
+def write_text(path, text):
+    """Write text atomically (node.fileio.atomic_write), with the permissions the umask gives."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def markdown_table(rows, columns):

@@ -114,11 +114,11 @@ def main(argv=None):
         "limit": f"use only the first N training images and the first min(N, 2,000) test images, N >= {common.MIN_LIMIT}",
     })
     p.add_argument("--full", action="store_true", help="the PyTorch comparison's recipe: 20 epochs on all 60,000 / 10,000 images (overrides --epochs and --limit)")
-    p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.01; 0.001, the PyTorch comparison's, with --full)")
-    p.add_argument("--lambda-center", type=float, default=1.0, help="Center Loss weight λ_c in the PyTorch comparison's convention (Σ‖x-c‖²/B)")
-    p.add_argument("--center-lr", type=float, default=0.5, help="learning rate of the centers' own SGD")
-    p.add_argument("--lambda-pc", type=float, default=1e-4, help="PC loss weight λ_pc (the PC loss is subtracted)")
-    p.add_argument("--pc-lr", type=float, default=0.01, help="learning rate of the PC centers' own SGD")
+    p.add_argument("--lr", type=common.RATE, default=None, help="SGD learning rate, >= 0 (default 0.01; 0.001, the PyTorch comparison's, with --full)")
+    p.add_argument("--lambda-center", type=common.RATE, default=1.0, help="Center Loss weight λ_c >= 0 in the PyTorch comparison's convention (Σ‖x-c‖²/B)")
+    p.add_argument("--center-lr", type=common.RATE, default=0.5, help="learning rate of the centers' own SGD, >= 0")
+    p.add_argument("--lambda-pc", type=common.RATE, default=1e-4, help="PC loss weight λ_pc >= 0 (the PC loss is subtracted)")
+    p.add_argument("--pc-lr", type=common.RATE, default=0.01, help="learning rate of the PC centers' own SGD, >= 0")
     p.add_argument("--pc-divide-lambda", action="store_true", help="divide λ_pc out of the PC centers' gradient, as the PyTorch comparison's code does (they run away)")
     args = p.parse_args(argv)
     if args.full:
@@ -140,7 +140,7 @@ def main(argv=None):
     node.plot.feature_panels(panels, out / "features.png")
     table = common.markdown_table(results, ["run", "test_accuracy", "compactness", "silhouette", "center_separation"])
     common.write_json(out / "metrics.json", {"runs": results, "history": histories, "args": vars(args)})
-    (out / "table.md").write_text(table + "\n")
+    common.write_text(out / "table.md", table + "\n")
     print(table)
     return results
 

@@ -46,6 +46,8 @@ def main(argv=None):
         "resume": "not supported: the notebook's code keeps no checkpoint",
     })
     args = p.parse_args(argv)
+    if args.seed >= 2**32:
+        p.error(f"argument --seed: must be an integer in [0, {2**32 - 1}] (np.random.seed's range), got {args.seed}")
     if args.resume:
         p.error("--resume is not supported: the notebook's code keeps no checkpoint; run it again without --resume")
     if args.device == "gpu":

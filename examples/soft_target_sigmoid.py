@@ -55,8 +55,8 @@ def evaluate(model, loss_fn, dataset):
 
 def main(argv=None):
     p = common.parser(__doc__, epochs=20, batch_size=100, out="runs/soft_target_sigmoid")
-    p.add_argument("--units", type=int, default=1000, help="hidden units per layer")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--units", type=common.at_least(1), default=1000, help="hidden units per layer, at least 1")
+    p.add_argument("--lr", type=common.RATE, default=1e-3, help="Adam learning rate, >= 0")
     args = p.parse_args(argv)
     out = common.setup(args)
     train, test = common.datasets(args)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .fileio import atomic_write
 
 # InlineFigure is made on first use by the module __getattr__ below, which pyflakes cannot see.
 __all__ = ["InlineFigure", "feature_panels", "save_epoch_frame", "scatter_features", "scatter_features_on", "training_curves"]  # noqa: F822
@@ -66,10 +67,11 @@ def _figure(width, height, layout=None):
 
 
 def _save(fig, path):
+    """Write ``fig`` to ``path`` (format from its suffix, PNG without one) through the one atomic write."""
     if path is not None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, bbox_inches="tight")
+        with atomic_write(path) as f:  # folders made, the umask's permissions, never half a picture
+            fig.savefig(f, format=path.suffix[1:].lower() or "png", bbox_inches="tight")
     return fig
 
 

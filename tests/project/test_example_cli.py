@@ -142,7 +142,7 @@ def test_out_of_range_options_are_argparse_errors(tmp_path, data, capsys, option
     with pytest.raises(SystemExit) as exit:
         run("center_loss_mnist", "--data", data, "--out", tmp_path / "out", *[str(a) for item in argv.items() for a in item])
     assert exit.value.code == 2
-    assert f"argument {option}: must be at least" in capsys.readouterr().err
+    assert f"argument {option}: must be an integer >= " in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -271,3 +271,79 @@ def test_autograd_page_names_the_call_path_of_mul(monkeypatch):
     section = text.split("## Following one op: `mul`", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in path if not re.search(rf"`(?:[\w.]+\.)?{re.escape(name)}[`(]", section)]
     assert not missing, f"the walkthrough skips {missing} (the call path is {' <- '.join(path)})"
+
+
+# ---- 8. every numeric option is checked by argparse, in one form (issue 25, area 10) ------------
+BAD_OPTIONS = [
+    ("soft_target_sigmoid", "--units", "0", "must be an integer >= 1, got 0"),
+    ("soft_target_sigmoid", "--units", "2.5", "must be an integer >= 1, got '2.5'"),
+    ("soft_target_sigmoid", "--lr", "-0.001", "must be a finite number >= 0, got -0.001"),
+    ("center_loss_mnist", "--seed", "-1", "must be an integer >= 0, got -1"),
+    ("center_loss_mnist", "--seed", "1e3", "must be an integer >= 0, got '1e3'"),
+    ("center_loss_mnist", "--lambda", "-1", "must be a finite number >= 0, got -1"),
+    ("center_loss_mnist", "--lambda", "nan", "must be a finite number >= 0, got nan"),
+    ("center_loss_mnist", "--alpha", "1.5", r"must be a finite number in [0, 1], got 1.5"),
+    ("center_loss_mnist", "--lr", "inf", "must be a finite number >= 0, got inf"),
+    ("center_loss_mnist", "--lr", "fast", "must be a finite number >= 0, got 'fast'"),
+    ("center_loss_mnist", "--batch-size", "-3", "must be an integer >= 1, got -3"),
+    ("center_loss_convnet", "--alpha", "-0.5", r"must be a finite number in [0, 1], got -0.5"),
+    ("center_loss_convnet", "--lambda", "-2", "must be a finite number >= 0, got -2"),
+    ("center_loss_convnet", "--center-lr", "-1", "must be a finite number >= 0, got -1"),
+    ("center_loss_convnet", "--lr", "-inf", "must be a finite number >= 0, got -inf"),
+    ("compare_losses", "--lr", "-1", "must be a finite number >= 0, got -1"),
+    ("compare_losses", "--lambda-center", "-1", "must be a finite number >= 0, got -1"),
+    ("compare_losses", "--center-lr", "inf", "must be a finite number >= 0, got inf"),
+    ("compare_losses", "--lambda-pc", "nan", "must be a finite number >= 0, got nan"),
+    ("compare_losses", "--pc-lr", "-0.01", "must be a finite number >= 0, got -0.01"),
+    ("seed_notebook", "--seed", "-1", "must be an integer >= 0, got -1"),
+    ("seed_notebook", "--seed", str(2**32), f"must be an integer in [0, {2**32 - 1}] (np.random.seed's range), got {2**32}"),
+    ("seed_notebook", "--epochs", "0", "must be an integer >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize("example, option, value, message", BAD_OPTIONS, ids=[f"{e}{o}={v}" for e, o, v, _ in BAD_OPTIONS])
+def test_bad_numeric_options_are_argparse_errors_naming_the_option(tmp_path, capsys, example, option, value, message):
+    argv = (f"{option}={value}", "--out", tmp_path / "out")  # --lr=-inf: a value that starts with "-" but is no negative number
+    if example == "seed_notebook":  # its cells run when the module is imported: only as a command
+        result = script(example, *argv, cwd=tmp_path)
+        code, err = result.returncode, result.stderr
+    else:
+        with pytest.raises(SystemExit) as exit:
+            run(example, *argv)
+        code, err = exit.value.code, capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("usage: ") and f"error: argument {option}: {message}\n" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_option_from_the_command_line_exits_2_without_a_traceback(tmp_path):
+    result = script("soft_target_sigmoid", "--units", "0", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.rstrip().endswith("soft_target_sigmoid.py: error: argument --units: must be an integer >= 1, got 0")
+
+
+EDGE_OPTIONS = [
+    ("center_loss_mnist", ["--seed", "0", "--lambda", "0", "--alpha", "0", "--lr", "0"], {"seed": 0, "lambda_": 0.0, "alpha": 0.0, "lr": 0.0}),
+    ("center_loss_mnist", ["--alpha", "1", "--lambda", "1e-3", "--seed", str(2**40)], {"alpha": 1.0, "lambda_": 0.001, "seed": 2**40}),
+    ("center_loss_convnet", ["--lambda", "0", "--center-lr", "0", "--alpha", "0.5"], {"lambda_": 0.0, "center_lr": 0.0, "alpha": 0.5}),
+    ("compare_losses", ["--lambda-pc", "0", "--pc-lr", "0", "--lambda-center", "0"], {"lambda_pc": 0.0, "pc_lr": 0.0, "lambda_center": 0.0}),
+    ("soft_target_sigmoid", ["--units", "1", "--lr", "0"], {"units": 1, "lr": 0.0}),
+]
+
+
+@pytest.mark.parametrize("example, argv, expected", EDGE_OPTIONS, ids=[e for e, _, _ in EDGE_OPTIONS])
+def test_edge_values_of_the_numeric_options_are_accepted(tmp_path, monkeypatch, example, argv, expected):
+    import common
+
+    class Parsed(Exception):
+        pass
+
+    def stop(args):
+        raise Parsed(args)
+
+    monkeypatch.setattr(common, "setup", stop)
+    with pytest.raises(Parsed) as parsed:
+        run(example, *argv, "--out", tmp_path / "out")
+    args = vars(parsed.value.args[0])
+    assert {name: args[name] for name in expected} == expected
+    assert all(type(args[name]) is type(value) for name, value in expected.items())
