@@ -18,6 +18,7 @@ SECTIONS = {
     "node.config": "Settings (`node/config.py`)",
     "node.backend": "Backends (`node/backend/`)",
     "node.core": "Nodes and Functions (`node/core.py`)",
+    "node.creation": "Making Nodes: zeros, arange, rand, ... (`node/creation.py`)",
     "node.dispatch": "Choosing a fast kernel (`node/dispatch.py`)",
     "node.functions": "Operations (`node/functions/`)",
     "node.kernels": "Fast kernels (`node/kernels/`)",

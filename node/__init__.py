@@ -5,6 +5,7 @@ The package reads in dependency order:
     config       settings: graph recording on/off (no_grad), default dtype
     backend      NumPy or CuPy: get_array_module, asnumpy, scatter_add, fused kernels
     core         Node, Function, the backward walk and node.grad
+    creation     zeros, ones, full, eye, arange, linspace, rand, randn, randint (on the active backend)
     functions    every differentiable op (arithmetic ... conv2d, losses)
     gradient_check   gradcheck and gradgradcheck against finite differences
     serialization    atomic .npz checkpoints
@@ -29,6 +30,22 @@ from .backend import (
 )
 from .config import Config, detect_anomaly, get_default_dtype, manual_seed, no_grad, set_default_dtype, using_config, zero_grad
 from .core import AnomalyError, Function, GraphError, Node, as_node, grad
+from .creation import (
+    arange,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
 from .functions import concat, stack
@@ -70,4 +87,7 @@ __all__ = [
     "cupy_available", "detect_anomaly", "functions", "kernels", "get_array_module", "get_backend", "get_default_dtype",
     "grad", "gradcheck", "gradgradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
+    # creation (node/creation.py)
+    "arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
+    "randn_like", "zeros", "zeros_like",
 ]
