@@ -67,8 +67,12 @@ def _check_order(what, output, order):
     expect(isinstance(order, (list, tuple)), f"functions_in_order({what}) should return a list, got {show(order)}")
     ids = [id(f) for f in order]
     expected = _functions_behind(output)
+    if len(set(ids)) != len(ids):
+        twice = next(f for i, f in enumerate(order) if id(f) in ids[:i])
+        raise Wrong(f"functions_in_order({what}): number of Functions listed: expected {len(expected)}, got {len(order)}; "
+                    f"a Function ({type(twice).__name__}, generation {twice.generation}) is listed twice: keep a set of the ids "
+                    "seen and push a creator only when its id is not in it yet")
     expect_equal(f"functions_in_order({what}): number of Functions listed", len(expected), len(order))
-    expect(len(set(ids)) == len(ids), f"functions_in_order({what}) lists a Function more than once: keep a set of the ones seen")
     expect(set(ids) == expected, f"functions_in_order({what}) lists Functions that are not in the graph, or misses some")
     position = {id(f): i for i, f in enumerate(order)}
     for i, function in enumerate(order):
@@ -122,6 +126,56 @@ GRAPHS = [
 ]
 
 
+def _order_problem(step):
+    """What is wrong with the learner's functions_in_order (exercise 2), in one sentence, or None if nothing shows.
+
+    Exercise 3's backward calls it, so a wrong order or a recursion there
+    shows up in exercise 3 as a wrong gradient or a RecursionError that is
+    not the walk's fault. A blank exercise 2 gives None: its own message
+    (not written yet) then comes from backward itself.
+    """
+    try:
+        exercise_2(step, np.random.default_rng(0))
+    except NotImplementedError:
+        return None
+    except Wrong as wrong:
+        return str(wrong)
+    except Exception as exc:  # anything else exercise 2's own check would report
+        return f"functions_in_order raised {type(exc).__name__}: {exc}"
+    return None
+
+
+def _walk(step, what, call, *args):
+    """``call(*args)`` (a backward walk), with the blame put on exercise 2 when the learner's functions_in_order is wrong."""
+    try:
+        return call(*args)
+    except NotImplementedError:
+        raise
+    except (Wrong, RecursionError, TypeError, AttributeError, KeyError) as exc:
+        problem = _order_problem(step)
+        if problem is not None:
+            failure = "gave a wrong gradient" if isinstance(exc, Wrong) else f"raised {type(exc).__name__}"
+            raise Wrong(f"{what} {failure}, and the likely cause is exercise 2: backward calls your functions_in_order, "
+                        f"which its own check finds wrong ({problem}); fix exercise 2 first") from None
+        if isinstance(exc, TypeError) and "float' object is not iterable" in str(exc):
+            raise Wrong(f"{what} raised TypeError: {exc}: f.backward returned one gradient (a float), not a tuple: wrap it, "
+                        "gxs = (gxs,), before pairing the gradients with f.inputs") from None
+        if isinstance(exc, Wrong):
+            raise
+        if isinstance(exc, RecursionError):
+            raise Wrong(f"{what} raised RecursionError (Python's limit is {sys.getrecursionlimit()} nested calls): "
+                        "walk with a loop over functions_in_order(output), not by recursion") from None
+        raise
+
+
+def _walk_and_compare(step, y, upstream, xs, expected, what):
+    """Run the learner's backward(y, upstream) and compare each x.grad with its central difference."""
+    step.backward(y, upstream)
+    for i, (e, x) in enumerate(zip(expected, xs)):
+        name = f"x{i}" if len(xs) > 1 else "x"
+        expect_close(f"{what}: {name}.grad", e, x.grad, rtol=1e-5, atol=1e-7)
+
+
 def exercise_3(step, rng):
     scalar = scalar_of(step)
     for what, count, build, numpy_forward in GRAPHS:
@@ -130,16 +184,14 @@ def exercise_3(step, rng):
             upstream = float(rng.standard_normal())
             xs = [scalar.Node(v, name=f"x{i}") for i, v in enumerate(values)]
             y = build(scalar, *xs)
-            step.backward(y, upstream)
             expected = central_gradient(numpy_forward, [np.float64(v) for v in values], upstream)
             at = ", ".join(f"x{i}={v:.6g}" for i, v in enumerate(values)) if count > 1 else f"x={values[0]:.6g}"
-            for i, (e, x) in enumerate(zip(expected, xs)):
-                name = f"x{i}" if count > 1 else "x"
-                expect_close(f"backward({what}, grad={upstream:.6g}) at {at}: {name}.grad", e, x.grad, rtol=1e-5, atol=1e-7)
+
+            _walk(step, f"backward({what})", _walk_and_compare, step, y, upstream, xs, expected, f"backward({what}, grad={upstream:.6g}) at {at}")
     x = scalar.Node(1.0, name="x")
     z = x
     for _ in range(DEEP):
         z = z * 1.0001
-    _no_recursion("backward", lambda: step.backward(z))
+    _walk(step, f"backward on a chain of {DEEP:,} Functions", step.backward, z)
     expect_close(f"backward on a chain of {DEEP:,} Functions z = x * 1.0001 * ... * 1.0001: x.grad", 1.0001**DEEP, x.grad, rtol=1e-9)
     expect(not math.isnan(z.grad) and z.grad == 1.0, f"backward(z) should set z.grad to the grad given (1.0), got {show(z.grad)}")

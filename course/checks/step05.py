@@ -1,7 +1,7 @@
 """Grading of step 5: arrays and broadcasting."""
 import numpy as np
 
-from course.grading import expect, expect_close, expect_gradients
+from course.grading import Wrong, expect, expect_close, expect_gradients
 from course.solutions.step03_walk import backward as walk
 
 
@@ -19,6 +19,21 @@ def _is_node(what, g):
     expect(hasattr(g, "data") and not isinstance(g, np.ndarray),
            f"{what}: the gradient is a {type(g).__name__}, not a Node: compute it with Node operations "
            "(gy * x1, sum_to_node(...)), not on .data, so that step 12 can differentiate it")
+
+
+def _depends_on(g, node):
+    """Whether ``node`` is among the inputs of the Functions behind ``g`` (the recorded graph of a gradient)."""
+    seen, stack = set(), [getattr(g, "creator", None)]
+    while stack:
+        function = stack.pop()
+        if function is None or id(function) in seen:
+            continue
+        seen.add(id(function))
+        for x in function.inputs:
+            if x is node:
+                return True
+            stack.append(getattr(x, "creator", None))
+    return False
 
 
 def exercise_1(step, rng):
@@ -48,6 +63,15 @@ def exercise_2(step, rng):
         _is_node(what + ", x0", x0.grad)
         _is_node(what + ", x1", x1.grad)
         expect_gradients(what, lambda p, q: p * q, [a0, a1], g, [x0.grad, x1.grad], names=["x0", "x1"])
+        # The walk ran with recording on: x0's gradient gy·x1 must be made by engine ops from the Node x1 itself
+        # (and x1's from x0), so that step 12 can differentiate it again. gy * x1.data makes a Node too,
+        # but from a copy of the numbers: nothing leads back to x1.
+        for name, gradient, other in [("x0", x0.grad, "x1"), ("x1", x1.grad, "x0")]:
+            source = x1 if other == "x1" else x0
+            expect(_depends_on(gradient, source),
+                   f"{what}: {name}.grad is right but is not computed from the Node {other} (walking the creators of {name}.grad "
+                   f"never reaches {other}): Mul.backward used {other}.data, or wrapped numbers in a new Node; write it with "
+                   f"the input Nodes themselves (gy * {other}, then sum_to_node), so that step 12 can differentiate it again")
 
 
 def exercise_3(step, rng):
@@ -56,10 +80,17 @@ def exercise_3(step, rng):
         for keepdims in (False, True):
             a = rng.standard_normal(shape)
             x = step.Node(a.copy())
-            y = step.sum(x, axis, keepdims)
-            g = rng.standard_normal(np.shape(a.sum(axis=axis, keepdims=keepdims)))
-            walk(y, step.Node(g))
             what = f"sum(x of shape {shape}, axis={axis}, keepdims={keepdims})"
+            kept = np.sum(a, axis=axis, keepdims=True).shape
+            g = rng.standard_normal(np.shape(a.sum(axis=axis, keepdims=keepdims)))
+            try:
+                y = step.sum(x, axis, keepdims)
+                walk(y, step.Node(g))
+            except (ValueError, IndexError, TypeError) as exc:
+                text = str(exc).splitlines()[0] if str(exc) else ""
+                raise Wrong(f"{what}, backward with an upstream gradient of shape {g.shape}: raised {type(exc).__name__}: {text}; "
+                            f"reshape the upstream gradient to keep the summed axes as 1 (here {kept}) before broadcast_to "
+                            f"x's shape {shape}") from None
             _is_node(what, x.grad)
             expect_gradients(what, lambda v, axis=axis, keepdims=keepdims: v.sum(axis=axis, keepdims=keepdims), [a], g, [x.grad], names=["x"])
     a = rng.standard_normal(5)

@@ -1,7 +1,7 @@
 """Grading of step 7: softmax with cross entropy."""
 import numpy as np
 
-from course.grading import expect, expect_close, expect_gradients
+from course.grading import Wrong, expect, expect_close, expect_gradients
 from course.solutions.step03_walk import backward as walk
 
 
@@ -27,7 +27,59 @@ def _finite(what, got):
     bad = ~np.isfinite(got)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        expect(False, f"{what}: got {got[index]} at index {index} (an overflow: exp of a large logit is inf)")
+        if got[index] == -np.inf:
+            why = ("-inf is the log of 0: exp of a very negative logit underflows to 0 (as in log(softmax(x)), where a "
+                   "probability like exp(-2000) is 0 in float64); compute x − logsumexp(x) with the row maximum taken out instead")
+        else:
+            why = ("an overflow: exp of a large logit is inf, and inf / inf is NaN; subtract each row's maximum before exp")
+        expect(False, f"{what}: got {got[index]} at index {index} ({why})")
+
+
+def _shape_kept(what, f, shape, rng):
+    """Run ``f`` on a (N, C) Node with N ≠ C and check the shape, so that a missing keepdims cannot pass by broadcasting."""
+    try:
+        got = f(rng.standard_normal(shape))
+    except ValueError as exc:
+        if "broadcast" not in str(exc):
+            raise
+        raise Wrong(f"{what} of a {shape} array raised ValueError: {str(exc).splitlines()[0]}; a max or sum over the last axis "
+                    "without keepdims=True drops that axis, and the result no longer lines up with x's rows: use "
+                    "keepdims=True") from None
+    got_shape = np.shape(getattr(got, "data", got))
+    expect(got_shape == shape, f"{what} of a {shape} array: expected shape {shape}, got shape {got_shape}; a max or sum over "
+                               "the last axis without keepdims=True drops that axis and broadcasts wrongly: use keepdims=True")
+
+
+def _scale_hint(expected, got, N, gy):
+    """' (got/expected = ×5.0: divide by N = 5?)' when got is expected times one number, else ''."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(getattr(got, "data", got), dtype=np.float64)
+    if got.shape != expected.shape or not np.all(np.abs(expected) > 1e-6):
+        return ""
+    ratio = got / expected
+    r = float(ratio.flat[0])
+    if not np.allclose(ratio, r, rtol=1e-6) or np.isclose(r, 1.0):
+        return ""
+    guesses = [(N, f"divide by N = {N}?"), (1 / N, f"divided by N = {N} twice, or multiplied by 1/N where none is due?"),
+               (1 / gy, f"multiply by the upstream gradient gy = {gy:.4f}?"), (N / gy, f"divide by N = {N} and multiply by gy = {gy:.4f}?"),
+               (-1.0, "the sign: softmax(x) − onehot(t), not the other way round?")]
+    guess = next((text for value, text in guesses if np.isclose(r, value, rtol=1e-6)), "")
+    return f" (got/expected = ×{r:.6g}{': ' + guess if guess else ''})"
+
+
+def _reaches(g, node):
+    """Whether ``node`` is among the inputs of the Functions behind ``g`` (the recorded graph of a gradient)."""
+    seen, stack = set(), [getattr(g, "creator", None)]
+    while stack:
+        function = stack.pop()
+        if function is None or id(function) in seen:
+            continue
+        seen.add(id(function))
+        for x in function.inputs:
+            if x is node:
+                return True
+            stack.append(getattr(x, "creator", None))
+    return False
 
 
 def _gradient_of(step, f, x, upstream):
@@ -38,6 +90,7 @@ def _gradient_of(step, f, x, upstream):
 
 
 def exercise_1(step, rng):
+    _shape_kept("softmax", lambda a: step.softmax(step.Node(a)), (2, 5), rng)
     big = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, -1000.5], [0.0, 0.0, 0.0], [1e4, 2e4, -5e4]])
     got = step.softmax(step.Node(big))
     _finite("softmax of logits like ±1000", got)
@@ -52,6 +105,8 @@ def exercise_1(step, rng):
 
 
 def exercise_2(step, rng):
+    _shape_kept("log_softmax", lambda a: step.log_softmax(step.Node(a)), (2, 5), rng)
+    _shape_kept("log_softmax", lambda a: step.log_softmax(step.Node(a)), (2, 3, 4), rng)
     big = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, -1000.5], [1e4, 2e4, -5e4]])
     got = step.log_softmax(step.Node(big))
     _finite("log_softmax of logits like ±1000", got)
@@ -82,10 +137,22 @@ def exercise_3(step, rng):
            f"SoftmaxCrossEntropy.backward returned a {type(gx).__name__}, not a Node: write it with engine operations "
            "on the input Node (softmax(x) − onehot) * (gy / N)")
     expected = (_softmax(x) - np.eye(C)[t]) * gy / N
-    expect_close(f"SoftmaxCrossEntropy.backward for x {x.shape}, upstream gy = {gy:.4f} ((softmax(x) − onehot(t)) · gy / N)", expected, gx)
+    try:
+        expect_close(f"SoftmaxCrossEntropy.backward for x {x.shape}, upstream gy = {gy:.4f} ((softmax(x) − onehot(t)) · gy / N)", expected, gx)
+    except Wrong as wrong:
+        raise Wrong(f"{wrong}{_scale_hint(expected, gx, N, gy)}") from None
+    # Recording is on (as in every walk of this course): the gradient must be made by engine ops from the input
+    # Node, so that it can be differentiated again (step 12). Node(numbers) is a Node, but a constant.
+    expect(_reaches(gx, f.inputs[0]),
+           "SoftmaxCrossEntropy.backward's result is right but is not computed from the input Node x (walking its creators "
+           "never reaches x): it was made from .data, or wrapped in a new Node; write it with engine operations on x, "
+           "softmax(x) − onehot(t), times gy / N, so that it stays differentiable")
     # Then the whole loss: its value against NumPy and its gradient against central differences.
     loss = step.softmax_cross_entropy(step.Node(x.copy()), t)
-    expect_close("softmax_cross_entropy's value (the mean over the batch)", _cross_entropy(x, t), loss)
+    try:
+        expect_close("softmax_cross_entropy's value (the mean over the batch)", _cross_entropy(x, t), loss)
+    except Wrong as wrong:
+        raise Wrong(f"{wrong}{_scale_hint(_cross_entropy(x, t), loss, N, 1.0)}") from None
     got = _gradient_of(step, lambda v: step.softmax_cross_entropy(v, t), x, np.array(gy))
     expect_gradients(f"softmax_cross_entropy(x {x.shape}, t) with upstream {gy:.4f}", lambda v: _cross_entropy(v, t), [x], gy, [got], names=["x"])
     big = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 999.0]])

@@ -100,9 +100,15 @@ def exercise_3(step, rng):
         b = rng.standard_normal(oc) if bias else None
         what = f"conv2d(x {x.shape}, W {W.shape}, {'b' if bias else 'no b'}, stride={stride}, pad={pad})"
         inputs = [step.Node(x.copy()), step.Node(W.copy())] + ([step.Node(b.copy())] if bias else [])
-        y = step.conv2d(inputs[0], inputs[1], inputs[2] if bias else None, stride, pad)
-        expect(hasattr(y, "creator"), f"{what} must return a Node, got {type(y).__name__}")
-        expect_close(what, loop_conv(x, W, b, stride, pad), y, rtol=1e-9, atol=1e-10)
+        try:
+            y = step.conv2d(inputs[0], inputs[1], inputs[2] if bias else None, stride, pad)
+            expect(hasattr(y, "creator"), f"{what} must return a Node, got {type(y).__name__}")
+            expect_close(what, loop_conv(x, W, b, stride, pad), y, rtol=1e-9, atol=1e-10)
+        except (Wrong, ValueError) as exc:
+            text = str(exc) if isinstance(exc, Wrong) else f"{what} raised ValueError: {str(exc).splitlines()[0]}"
+            raise Wrong(f"{text}; the layout: cols (N·OH·OW, C·kh·kw) times W.reshape(OC, -1).T (C·kh·kw, OC) gives "
+                        "(N·OH·OW, OC); reshape that to (N, OH, OW, OC), then transpose to (N, OC, OH, OW) (axes (0, 3, 1, 2)); "
+                        "reshaping straight to (N, OC, OH, OW) mixes positions and channels") from None
     # Gradients of every input through the engine (im2col's gradient is col2im, the matrix product's step 6's).
     x, W, b = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
     upstream = rng.standard_normal(loop_conv(x, W, b, 2, 1).shape)

@@ -80,6 +80,19 @@ def exercise_1(step, rng):
                  "intermediate Nodes: clear the grad of every Function's outputs before walking",
                  (2 * np.cos(a) - a * np.sin(a)) * w, x.grad)
     expect_close("d/dw of the second walk (x.grad of the first walk depends on w too)", np.sum(np.cos(a) * a + np.sin(a), axis=0), wn.grad)
+    # Leaves keep their .grad: two plain backward passes add up on a leaf, as in step 3.
+    x = Node(a.copy())
+    step.backward(step.sin(x).sum())
+    step.backward((x * x).sum())
+    expect(x.grad is not None, "two backward passes, of Σ sin(x) then of Σ x², left x.grad None")
+    try:
+        expect_close("x.grad after backward(Σ sin(x)) then backward(Σ x²) (the two gradients add up on the leaf x)",
+                     np.cos(a) + 2 * a, x.grad)
+    except Wrong as wrong:
+        only_second = np.allclose(np.asarray(x.grad.data, dtype=np.float64), 2 * a)
+        raise Wrong(f"{wrong}" + ("; x.grad holds only the second pass's 2x: backward cleared the leaf's .grad. Clear .grad only "
+                                  "on the Nodes a Function made (its outputs); leaves keep theirs so that passes accumulate"
+                                  if only_second else "")) from None
 
 
 def exercise_2(step, rng):
@@ -139,6 +152,22 @@ def exercise_3(step, rng):
     expect(x.grad is None, "grad(..., create_graph=True) left x.grad set")
     plain = step.grad(step.sin(x), [x])[0]
     expect(getattr(plain, "creator", None) is None, "grad(y, [x]) without create_graph recorded a graph")
+    # y depends on a leaf not in xs (w) and on intermediate Nodes: their .grad must be left as they were too.
+    x, wn = Node(a.copy(), name="x"), Node(w.copy(), name="w")
+    a_node = step.sin(x)
+    b_node = a_node * wn
+    y = (b_node * upstream).sum()
+    kept = Node(np.zeros((3, 4)))
+    b_node.grad = kept  # a gradient left by some earlier walk: grad must put it back
+    got = step.grad(y, [x])
+    expect(isinstance(got, (list, tuple)) and len(got) == 1, f"grad(y, [x]) should return a list of 1 gradient, got {got!r:.80}")
+    expect_close("grad(y, [x]) for y = Σ sin(x)·w·u", np.cos(a) * w * upstream, got[0])
+    expect(b_node.grad is kept, "grad(y, [x]) for y = Σ sin(x)·w·u changed the .grad of b = a·w (an intermediate Node whose "
+                                "grad was set before the call): save every Node's .grad before the walk and put each back after")
+    for name, node in [("x", x), ("w (a leaf y depends on, not in xs)", wn), ("a = sin(x) (an intermediate Node)", a_node), ("y", y)]:
+        expect(node.grad is None, f"grad(y, [x]) for y = Σ sin(x)·w·u left the .grad of {name} set (it was None): save and "
+                                  "restore the .grad of every Node of the graph (y and the inputs of every Function in "
+                                  "functions_in_order(y)), not only of xs")
 
 
 def exercise_4(step, rng):

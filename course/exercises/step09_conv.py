@@ -12,8 +12,9 @@ column) gives every output at once. This step adds:
   of its own (``MaxPooling2DGrad``, a scatter) whose gradient gathers;
 * layers ``Conv2d``, ``MaxPool2d`` and ``Flatten``.
 
-Run it: ``python -m course.exercises.step09_conv`` (a gradient check, then a
-small conv net trained on synthetic bars).
+Run it: ``python -m course.exercises.step09_conv`` (a convolution's shapes, a
+gradient check of x and W against step 1's central differences, then a small
+conv net trained on synthetic bars).
 """
 import math
 
@@ -238,6 +239,7 @@ def bars(n, size, rng, noise=0.3):
 
 
 if __name__ == "__main__":
+    from .step01_numerical import numerical_gradient
     from .step07_softmax import accuracy
     from .step08_mlp import Adam, Linear, relu, train
 
@@ -246,6 +248,14 @@ if __name__ == "__main__":
     W = Node(rng.standard_normal((4, 3, 3, 3)))
     y = conv2d(x, W, stride=2, pad=1)
     print("conv2d: x", x.shape, "W", W.shape, "stride 2, pad 1 -> y", y.shape)
+
+    # A gradient check: the engine's gradients of sum(u · conv2d(x, W)) against step 1's central differences.
+    u = rng.standard_normal(y.shape)
+    (y * Node(u)).sum().backward()
+    numerical_x = numerical_gradient(lambda a: np.sum(u * conv2d(Node(a), W, stride=2, pad=1).data), x.data.copy())
+    numerical_W = numerical_gradient(lambda a: np.sum(u * conv2d(x, Node(a), stride=2, pad=1).data), W.data.copy())
+    print("gradient check, max |engine − central differences|: x", np.abs(x.grad.data - numerical_x).max(),
+          " W", np.abs(W.grad.data - numerical_W).max())
 
     class Net(Layer):
         def __init__(self, rng):

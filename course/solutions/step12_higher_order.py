@@ -41,7 +41,9 @@ def backward(y, create_graph=False):
       whose intermediate Nodes still hold the gradients of that earlier walk.
       Before walking, set ``grad = None`` on every output of every Function
       in ``functions_in_order(y)`` (the Nodes a Function made; leaves keep
-      theirs and accumulate, as before).
+      theirs and accumulate, as before). ``function.outputs`` holds weak
+      references: call one (``ref()``) to get the Node, and skip it when that
+      gives None (the Node was already freed, so no gradient is stored there).
 
     The walk starts from ``Node(np.ones_like(y.data))``.
     """
@@ -165,10 +167,12 @@ if __name__ == "__main__":
     derivatives = [tanh(x)]
     for _ in range(4):
         derivatives.append(grad(derivatives[-1], x, create_graph=True))
-    for n, d in enumerate(derivatives):
-        print(f"d^{n}/dx^{n} tanh(x) at x = 0.5: {float(d.data):+.6f}")
     t = np.tanh(0.5)
-    print("closed forms: 1 - t² =", 1 - t * t, " -2t(1 - t²) =", -2 * t * (1 - t * t))
+    closed = [t, 1 - t * t, -2 * t * (1 - t * t), -2 * (1 - t * t) * (1 - 3 * t * t), 8 * t * (1 - t * t) * (2 - 3 * t * t)]
+    forms = ["t", "1 - t²", "-2t(1 - t²)", "-2(1 - t²)(1 - 3t²)", "8t(1 - t²)(2 - 3t²)"]
+    print("tanh and its first four derivatives at x = 0.5 (t = tanh(0.5)), each next to its closed form:")
+    for n, (d, c, form) in enumerate(zip(derivatives, closed, forms)):
+        print(f"  d^{n}/dx^{n} tanh(x): {float(d.data):+.6f}   {form} = {c:+.6f}")
 
     # Newton's method on f(x) = x⁴ - 2x² + x: x ← x - f'(x) / f''(x)
     x = Node(np.array(1.5))
