@@ -168,10 +168,12 @@ class Checkpoint:
     ``parts`` maps names to objects with ``state_dict()``/``load_state_dict()``
     (models, optimizers, schedulers, loaders, center losses). ``config`` (see
     ``run_config``) is stored with them, and a resume with other options is refused.
+    ``unit`` is what a run counts, as its messages name it: "epoch", or "step"
+    for the text examples (``save(i, ...)`` after the i+1-th).
     """
 
-    def __init__(self, path, config=None, **parts):
-        self.path, self.config, self.parts = Path(path), config, parts
+    def __init__(self, path, config=None, unit="epoch", **parts):
+        self.path, self.config, self.unit, self.parts = Path(path), config, unit, parts
 
     def save(self, epoch, history):
         """Write the checkpoint atomically; refuse (and exit) if any weight is NaN or infinite."""
@@ -180,7 +182,7 @@ class Checkpoint:
             bad = [key for key, value in part.items() if node.backend.is_array(value) and value.dtype.kind in "fc" and not np.isfinite(node.asnumpy(value)).all()]
             if bad:
                 sys.exit(
-                    f"epoch {epoch + 1}: {name} has non-finite values in {', '.join(bad[:5])}; the last good checkpoint "
+                    f"{self.unit} {epoch + 1}: {name} has non-finite values in {', '.join(bad[:5])}; the last good checkpoint "
                     f"({self.path}) is left as it was. Find the source with node.detect_anomaly(), or lower the learning rate."
                 )
         node.save(self.path, {"parts": state, "epoch": epoch, "history": history, "config": self.config})
@@ -216,17 +218,20 @@ class Checkpoint:
             sys.exit(f"--resume: {self.path} holds no {', '.join(missing_parts)}, so it was written by another kind of run. {fresh}")
         for name, part in self.parts.items():
             part.load_state_dict(state["parts"][name])
-        print(f"resumed from {self.path} after epoch {state['epoch'] + 1}", flush=True)
+        print(f"resumed from {self.path} after {self.unit} {state['epoch'] + 1}", flush=True)
         return state["epoch"] + 1, state["history"]
 
 
-def epochs_to_train(start, epochs):
-    """The plan a run prints: "epochs 3..5", or, for a resumed run that is already finished, what it does instead."""
+def epochs_to_train(start, epochs, unit="epoch"):
+    """The plan a run prints: "epochs 3..5", or, for a resumed run that is already finished, what it does instead.
+
+    ``unit`` is what the run counts ("epoch", or "step" with the option --steps).
+    """
     if start < epochs:
-        return f"epochs {start + 1}..{epochs}"
+        return f"{unit}s {start + 1}..{epochs}"
     return (
-        f"already finished: the checkpoint holds {start} epoch{'s' if start != 1 else ''} and --epochs is {epochs}, so nothing is trained; "
-        "the report is written from the checkpoint (raise --epochs to train further)"
+        f"already finished: the checkpoint holds {start} {unit}{'s' if start != 1 else ''} and --{unit}s is {epochs}, so nothing is trained; "
+        f"the report is written from the checkpoint (raise --{unit}s to train further)"
     )
 
 
