@@ -11,9 +11,17 @@ from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
 from .connection import linear
 from .conv import conv2d
 from .loss import (
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
     mean_squared_error,
+    mse_loss,
     nll_loss,
     sigmoid_cross_entropy,
+    smooth_l1_loss,
     softmax_cross_entropy,
     softmax_with_cross_entropy,
 )
@@ -31,4 +39,7 @@ __all__ = [
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",
+    # losses with PyTorch's options (issue 23)
+    "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
+    "mse_loss", "smooth_l1_loss",
 ]

@@ -83,6 +83,42 @@ def sigmoid_np(x):
     return 1 / (1 + np.exp(-x))
 
 
+# ---- references of the losses with PyTorch's options (issue 23) ----
+W3 = np.array([0.5, 1.0, 2.0])  # class weights
+Y5 = np.array([1, -1, 1, -1, -1])  # cosine embedding targets
+
+
+def class_map(n, c, d):
+    """Scores (n, c, d) and labels (n, d): one classification per position."""
+    return lambda xp, rng: (randn(xp, rng, (n, c, d)), xp.asarray(rng.integers(0, c, (n, d))))
+
+
+def nll_np(logp, t, w, ignore):
+    """PyTorch's nll_loss summed, and the sum of the weights of the labels not ignored (the 'mean' divisor)."""
+    keep = t != ignore
+    safe = np.where(keep, t, 0)
+    w_t = w[safe] * keep
+    return -(w_t * np.take_along_axis(logp, safe[:, None], axis=1)[:, 0]).sum(), w_t.sum()
+
+
+def cross_entropy_options_np(x, t, w, ignore, eps):
+    """PyTorch's weighted, label-smoothed cross entropy with ignore_index, 'mean': both parts divided by Σ w[t]."""
+    logp = log_softmax_np(x, axis=1)
+    nll, total = nll_np(logp, t, w, ignore)
+    smooth = -((logp * w.reshape((1, -1) + (1,) * (x.ndim - 2))).sum(axis=1) * (t != ignore)).sum()
+    return ((1 - eps) * nll + eps / x.shape[1] * smooth) / total
+
+
+def cosine_np(a, b):
+    return (a * b).sum(-1) / np.sqrt(((a * a).sum(-1) + 1e-12) * ((b * b).sum(-1) + 1e-12))
+
+
+def shifted_pair(xp, rng):
+    """(t + d, t) with |d| >= 0.3: the L1 kink at input = target stays outside a finite difference."""
+    t = randn(xp, rng, (4, 3))
+    return t + away_from_zero(xp, rng, (4, 3), 0.3), t
+
+
 OPS = [
     # arithmetic, broadcasting
     Op("add", F.add, real((2, 3, 4), (3, 1)), np.add, second_order=False),
@@ -141,6 +177,63 @@ OPS = [
         F.sigmoid_cross_entropy,
         lambda xp, rng: (randn(xp, rng, (4, 3)), xp.asarray(rng.random((4, 3)))),
         lambda x, t: -(t * np.log(sigmoid_np(x)) + (1 - t) * np.log(1 - sigmoid_np(x))).sum() / len(x),
+    ),
+    # losses with PyTorch's options (issue 23; every option against NumPy and torch in tests/functions/test_loss.py)
+    Op(
+        "cross_entropy weight ignore_index label_smoothing (N, C, d)",
+        lambda x, t: F.cross_entropy(x, t, weight=W3, ignore_index=1, label_smoothing=0.2),
+        class_map(4, 3, 2),
+        lambda x, t: cross_entropy_options_np(x, t, W3, 1, 0.2),
+    ),
+    Op(
+        "cross_entropy probabilities sum",
+        lambda x, p: F.cross_entropy(x, p, weight=W3, reduction="sum", label_smoothing=0.1),
+        lambda xp, rng: (randn(xp, rng, (5, 3)), probabilities(xp, rng, (5, 3))),
+        lambda x, p: -((0.9 * p + 0.1 / 3) * W3 * log_softmax_np(x, 1)).sum(),
+    ),
+    Op(
+        "nll_loss weight ignore_index sum (N, C, d)",
+        lambda x, t: F.nll_loss(F.log_softmax(x, axis=1), t, weight=W3, ignore_index=0, reduction="sum"),
+        class_map(4, 3, 2),
+        lambda x, t: nll_np(log_softmax_np(x, 1), t, W3, 0)[0],
+    ),
+    Op(
+        "binary_cross_entropy_with_logits weight pos_weight",
+        lambda x, t: F.binary_cross_entropy_with_logits(x, t, weight=W3[:2, None], pos_weight=W3),
+        lambda xp, rng: (randn(xp, rng, (2, 3)) * 3, xp.asarray(rng.random((2, 3)))),
+        lambda x, t: -(W3[:2, None] * (W3 * t * np.log(sigmoid_np(x)) + (1 - t) * np.log(1 - sigmoid_np(x)))).mean(),
+    ),
+    Op("mse_loss none", lambda a, b: F.mse_loss(a, b, reduction="none"), real((4, 3), (4, 3)), lambda a, b: (a - b) ** 2),
+    Op("l1_loss sum", lambda a, b: F.l1_loss(a, b, reduction="sum"), shifted_pair, lambda a, b: np.abs(a - b).sum(), second_order=False),
+    Op(
+        "huber_loss delta",
+        lambda a, b: F.huber_loss(a, b, delta=0.7),
+        real((4, 3), (4, 3)),
+        lambda a, b: np.where(np.abs(a - b) < 0.7, 0.5 * (a - b) ** 2, 0.7 * (np.abs(a - b) - 0.35)).mean(),
+    ),
+    Op(
+        "smooth_l1_loss beta",
+        lambda a, b: F.smooth_l1_loss(a, b, beta=0.5, reduction="none"),
+        real((4, 3), (4, 3)),
+        lambda a, b: np.where(np.abs(a - b) < 0.5, (a - b) ** 2, np.abs(a - b) - 0.25),
+    ),
+    Op(
+        "kl_div batchmean",
+        lambda a, t: F.kl_div(a, t, reduction="batchmean"),
+        lambda xp, rng: (randn(xp, rng, (4, 3)), positive(xp, rng, (4, 3), 0.1)),
+        lambda a, t: (t * (np.log(t) - a)).sum() / 4,
+    ),
+    Op(
+        "kl_div log_target",
+        lambda a, t: F.kl_div(a, t, reduction="sum", log_target=True),
+        real((4, 3), (4, 3)),
+        lambda a, t: (np.exp(t) * (t - a)).sum(),
+    ),
+    Op(
+        "cosine_embedding_loss margin",
+        lambda a, b: F.cosine_embedding_loss(a, b, Y5, margin=-0.2, reduction="none"),
+        real((5, 3), (5, 3)),
+        lambda a, b: np.where(Y5 == 1, 1 - cosine_np(a, b), np.maximum(cosine_np(a, b) + 0.2, 0)),
     ),
     # layers' functions
     Op("linear", F.linear, real((4, 3), (3, 2), (2,)), lambda x, w, b: x @ w + b),
