@@ -9,7 +9,7 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
 from .connection import linear
-from .conv import conv2d
+from .conv import conv2d, conv_transpose2d
 from .loss import (
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
@@ -33,7 +33,7 @@ from .reduction import broadcast_to, max, mean, min, sum, sum_to
 from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
 
 __all__ = [
-    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
+    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
