@@ -223,22 +223,73 @@ class Node:
     def __getitem__(self, key):
         return F.getitem(self, key)
 
+    # ---- comparisons: boolean Nodes without gradients, as in PyTorch -------------------
+    # Defining __eq__ would make the class unhashable; a Node stays a dict key and a set
+    # member, looked up by identity. (``x in a_list`` compares values, as for tensors.)
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return F.eq(self, other) if _comparable(other) else NotImplemented
+
+    def __ne__(self, other):
+        return F.ne(self, other) if _comparable(other) else NotImplemented
+
+    def __lt__(self, other):
+        return F.lt(self, other) if _comparable(other) else NotImplemented
+
+    def __le__(self, other):
+        return F.le(self, other) if _comparable(other) else NotImplemented
+
+    def __gt__(self, other):
+        return F.gt(self, other) if _comparable(other) else NotImplemented
+
+    def __ge__(self, other):
+        return F.ge(self, other) if _comparable(other) else NotImplemented
+
+    # ---- one element as a Python number ------------------------------------------------
+    def __float__(self):
+        return float(self._one_element("float()"))
+
+    def __int__(self):
+        return int(self._one_element("int()"))
+
+    def __bool__(self):
+        if self.value.size != 1:
+            raise ValueError(
+                f"the truth value of a Node with {self.value.size} elements (shape {self.shape}) is ambiguous; "
+                "reduce it to one element first, e.g. bool((x > 0).value.any()) or bool((x > 0).value.all())"
+            )
+        return bool(self.value.item())
+
+    def __index__(self):
+        if self.value.dtype.kind not in "iu" or self.value.size != 1:
+            raise TypeError(
+                f"only integer Nodes with one element can be used as an index, got dtype {self.dtype} and shape {self.shape}"
+            )
+        return int(self.value.item())
+
+    def _one_element(self, what):
+        if self.value.size != 1:
+            raise ValueError(f"{what} needs a Node with one element, this one has shape {self.shape}; reduce it first or use .numpy()")
+        return self.value.item()
+
     def dot(self, other):
         """Matrix product, the same as ``self @ other``."""
         return F.matmul(self, other)
 
     # ---- reductions and shape ----------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis, keepdims)
+    # dtype and out are there for NumPy: np.mean(node) calls node.mean(axis=..., dtype=None, out=None).
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        return F.sum(_numpy_reduction_arguments(self, dtype, out, "sum"), axis, keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        return F.mean(_numpy_reduction_arguments(self, dtype, out, "mean"), axis, keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False, out=None):
+        return F.max(_numpy_reduction_arguments(self, None, out, "max"), axis, keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return F.min(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False, out=None):
+        return F.min(_numpy_reduction_arguments(self, None, out, "min"), axis, keepdims)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -264,6 +315,109 @@ class Node:
 
     def log(self):
         return F.log(self)
+
+    def exp2(self):
+        return F.exp2(self)
+
+    def expm1(self):
+        return F.expm1(self)
+
+    def log2(self):
+        return F.log2(self)
+
+    def log10(self):
+        return F.log10(self)
+
+    def log1p(self):
+        return F.log1p(self)
+
+    def erf(self):
+        return F.erf(self)
+
+    def sin(self):
+        return F.sin(self)
+
+    def cos(self):
+        return F.cos(self)
+
+    def tan(self):
+        return F.tan(self)
+
+    def asin(self):
+        return F.asin(self)
+
+    def acos(self):
+        return F.acos(self)
+
+    def atan(self):
+        return F.atan(self)
+
+    def sinh(self):
+        return F.sinh(self)
+
+    def cosh(self):
+        return F.cosh(self)
+
+    def asinh(self):
+        return F.asinh(self)
+
+    def acosh(self):
+        return F.acosh(self)
+
+    def atanh(self):
+        return F.atanh(self)
+
+    def sign(self):
+        return F.sign(self)
+
+    def floor(self):
+        return F.floor(self)
+
+    def ceil(self):
+        return F.ceil(self)
+
+    def round(self, decimals=0):
+        return F.round(self, decimals)
+
+    def isnan(self):
+        return F.isnan(self)
+
+    def isinf(self):
+        return F.isinf(self)
+
+    def isfinite(self):
+        return F.isfinite(self)
+
+    def maximum(self, other):
+        return F.maximum(self, other)
+
+    def minimum(self, other):
+        return F.minimum(self, other)
+
+    def masked_fill(self, mask, value):
+        return F.masked_fill(self, mask, value)
+
+    def where(self, condition, other):
+        """``self`` where ``condition`` holds, else ``other`` (``tensor.where``; ``node.where(condition, self, other)``)."""
+        return F.where(condition, self, other)
+
+    def eq(self, other):
+        return F.eq(self, other)
+
+    def ne(self, other):
+        return F.ne(self, other)
+
+    def lt(self, other):
+        return F.lt(self, other)
+
+    def le(self, other):
+        return F.le(self, other)
+
+    def gt(self, other):
+        return F.gt(self, other)
+
+    def ge(self, other):
+        return F.ge(self, other)
 
     def sqrt(self):
         return F.sqrt(self)
@@ -467,6 +621,18 @@ class Function:
     def release(self):
         """Drop inputs and everything forward saved, freeing the graph's memory."""
         self.__dict__.clear()
+
+
+def _numpy_reduction_arguments(x, dtype, out, name):
+    """``x`` (cast to ``dtype`` when given) for a reduction called the NumPy way; ``out`` is refused."""
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported: a Node's result is a new Node")
+    return x if dtype is None else F.astype(x, dtype)
+
+
+def _comparable(other):
+    """True for what a Node can be compared with: Nodes, arrays, numbers and lists of numbers."""
+    return isinstance(other, (Node, int, float, complex, list, tuple, np.generic)) or backend.is_array(other)
 
 
 def _output_node(value, requires_grad):

@@ -6,10 +6,10 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 ``connection`` (linear), ``conv`` (conv2d and its gradients), ``pooling``,
 ``normalization``, ``noise``.
 """
-from .activation import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
+from .activation import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
 from .connection import linear
-from .conv import conv2d, conv_transpose2d
+from .conv import conv2d
 from .loss import (
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
@@ -25,20 +25,27 @@ from .loss import (
     softmax_cross_entropy,
     softmax_with_cross_entropy,
 )
-from .math import abs, astype, clip, exp, log, sqrt
+from .comparison import eq, ge, gt, isfinite, isinf, isnan, le, lt, masked_fill, maximum, minimum, ne, where
+from .math import abs, astype, ceil, clip, erf, exp, exp2, expm1, floor, log, log1p, log2, log10, round, sign, sqrt
 from .noise import dropout
 from .normalization import batch_norm
 from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import broadcast_to, max, mean, min, sum, sum_to
+from .trigonometric import acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, sin, sinh, tan
 from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
 
 __all__ = [
-    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
+    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",
+    # elementwise (issue 23): comparisons, selection, math, trigonometry, smooth activations
+    "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "cos", "cosh", "elu", "eq", "erf", "exp2",
+    "expm1", "floor", "ge", "gelu", "gt", "isfinite", "isinf", "isnan", "le", "log10", "log1p", "log2", "logsigmoid",
+    "lt", "masked_fill", "maximum", "minimum", "ne", "round", "selu", "sign", "silu", "sin", "sinh", "softplus", "tan",
+    "where",
     # losses with PyTorch's options (issue 23)
     "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
     "mse_loss", "smooth_l1_loss",

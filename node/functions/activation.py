@@ -1,19 +1,32 @@
-"""Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax.
+"""Activations: relu, leaky_relu, prelu, sigmoid, tanh, softmax, log_softmax, and the smooth ones
+(softplus, logsigmoid, silu, gelu, elu, selu).
 
 The piecewise-linear ones (ReLU, LeakyReLU, PReLU in x) multiply the gradient
 by a mask that depends only on the sign of x: a constant, so their second
 derivative is zero wherever it exists. Sigmoid, tanh and the softmaxes write
 their derivative with their output y (``saved_outputs()``), which the
-backward then differentiates.
+backward then differentiates. The smooth ones write theirs with node
+functions of x (Logistic, Erf, Exp, HyperbolicTangent), and ELU's with a
+constant mask for the sign of x.
 
 ReLU's and PReLU's gradients are Functions of their own (``ReLUGrad``,
 ``ParametricReLUGrad``), so that a fast kernel can compute them in a training
 step (``node.kernels.activation``) and so that they can be differentiated again.
 """
+import math
+
 from .. import validation
 from ..backend import get_array_module
 from ..core import Function, as_float, as_node
-from .math import Exp
+from .math import Erf, Exp, erf_array
+
+GELU_CUBIC = 0.044715
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+INV_SQRT2 = 1 / math.sqrt(2)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+# SELU's constants (Klambauer et al. 2017), as PyTorch writes them.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class RectifiedLinear(Function):
@@ -184,6 +197,118 @@ class LogNormalizedExponential(Function):
         return gy - Exp()(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
+class SoftRectifiedLinear(Function):
+    """Softplus, 1/β · log(1 + e^(βx)); x itself where βx > threshold (PyTorch's switch to linear).
+
+    Computed as (max(βx, 0) + log(1 + e^(-|βx|))) / β, which never overflows.
+    gx = gy · σ(βx), and gy above the threshold (a constant mask).
+    """
+
+    differentiable_backward = True
+    real_only = True
+
+    def __init__(self, beta, threshold):
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        z = x * self.beta
+        soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / self.beta
+        return xp.where(z > self.threshold, x, soft)
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        linear = (self.inputs[0].value * self.beta > self.threshold).astype(gy.dtype)
+        return gy * (linear + (1 - linear) * Logistic()(x * self.beta))
+
+
+class LogLogistic(Function):
+    """log σ(x) = min(x, 0) - log(1 + e^(-|x|)), without overflow; gx = gy · (1 - σ(x)) = gy · σ(-x)."""
+
+    differentiable_backward = True
+    real_only = True
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        return gy * Logistic()(-x)
+
+
+class SigmoidWeightedLinear(Function):
+    """SiLU (swish), x · σ(x); gx = gy · σ(x) · (1 + x · (1 - σ(x)))."""
+
+    differentiable_backward = True
+    real_only = True
+
+    def forward(self, x):
+        return x * (get_array_module(x).tanh(x * 0.5) * 0.5 + 0.5)
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        s = Logistic()(x)
+        return gy * s * (1 + x * (1 - s))
+
+
+class GaussianErrorLinear(Function):
+    """GELU, x · Φ(x) with Φ the standard normal CDF, ½(1 + erf(x/√2)); or its tanh approximation.
+
+    Exact: gx = gy · (Φ(x) + x · φ(x)), φ(x) = e^(-x²/2)/√(2π).
+    With ``approximate="tanh"``: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), and
+    gx = gy · (½(1 + tanh u) + ½x(1 - tanh² u) · √(2/π)(1 + 3·0.044715x²)).
+    """
+
+    differentiable_backward = True
+    real_only = True
+
+    def __init__(self, approximate="none"):
+        self.approximate = approximate
+
+    def forward(self, x):
+        if self.approximate == "tanh":
+            u = (x + x * x * x * GELU_CUBIC) * SQRT_2_OVER_PI
+            return x * (get_array_module(x).tanh(u) * 0.5 + 0.5)
+        return x * (erf_array(x * INV_SQRT2) * 0.5 + 0.5)
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        if self.approximate == "tanh":
+            t = HyperbolicTangent()((x + x * x * x * GELU_CUBIC) * SQRT_2_OVER_PI)
+            du = (1 + x * x * (3 * GELU_CUBIC)) * SQRT_2_OVER_PI
+            return gy * ((1 + t) * 0.5 + x * (1 - t * t) * du * 0.5)
+        cdf = (Erf()(x * INV_SQRT2) + 1) * 0.5
+        pdf = Exp()(x * x * -0.5) * INV_SQRT_2PI
+        return gy * (cdf + x * pdf)
+
+
+class ExponentialLinear(Function):
+    """ELU (and SELU, with ``scale``): scale · (x if x > 0 else α(eˣ - 1)).
+
+    gx = gy · scale · (1 if x > 0 else α·eˣ), with the mask x > 0 a constant;
+    eˣ is taken of x·[x ≤ 0], so large positive x cannot overflow it.
+    """
+
+    differentiable_backward = True
+    real_only = True
+
+    def __init__(self, alpha=1.0, scale=1.0):
+        self.alpha, self.scale = alpha, scale
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
+        return y * self.scale if self.scale != 1 else y
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        positive = (self.inputs[0].value > 0).astype(gy.dtype)
+        negative = 1 - positive
+        slope = positive + negative * Exp()(x * negative) * self.alpha
+        return gy * slope * self.scale if self.scale != 1 else gy * slope
+
+
 def log_softmax_array(x, axis):
     """Numerically stable log-softmax of a raw array (shared with the losses)."""
     xp = get_array_module(x)
@@ -230,3 +355,36 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """log(softmax(x)) along ``axis``, without overflow or log(0)."""
     return LogNormalizedExponential(axis)(as_float(x))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """1/β · log(1 + e^(βx)), smooth ReLU; x itself where βx > threshold (as ``torch.nn.functional.softplus``)."""
+    beta = validation.real("softplus", "beta", beta, 0, open_minimum=True)
+    threshold = validation.real("softplus", "threshold", threshold)
+    return SoftRectifiedLinear(beta, threshold)(as_float(x))
+
+
+def logsigmoid(x):
+    """log σ(x) = -softplus(-x), without overflow."""
+    return LogLogistic()(as_float(x))
+
+
+def silu(x):
+    """SiLU (swish): x · σ(x)."""
+    return SigmoidWeightedLinear()(as_float(x))
+
+
+def gelu(x, approximate="none"):
+    """GELU, x · Φ(x) with Φ the standard normal CDF (through ``erf``); ``approximate="tanh"`` for the tanh formula."""
+    approximate = validation.choice("gelu", "approximate", approximate, ("none", "tanh"))
+    return GaussianErrorLinear(approximate)(as_float(x))
+
+
+def elu(x, alpha=1.0):
+    """ELU: x if x > 0 else α(eˣ - 1)."""
+    return ExponentialLinear(validation.real("elu", "alpha", alpha))(as_float(x))
+
+
+def selu(x):
+    """SELU: scale · elu(x, α) with PyTorch's constants α ≈ 1.6733 and scale ≈ 1.0507."""
+    return ExponentialLinear(SELU_ALPHA, SELU_SCALE)(as_float(x))

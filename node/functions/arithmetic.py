@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import validation
 from ..backend import broadcast_shapes, get_array_module
+from ..config import Config
 from ..core import Function, as_node
 
 
@@ -273,8 +274,24 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b elementwise, broadcasting."""
-    return _binary(Div, "div", a, b)
+    """a / b elementwise, broadcasting: true division, whose result is a float.
+
+    One rule, PyTorch's: an integer or boolean operand is converted to the
+    other operand's float dtype, or to the default float dtype (float32,
+    ``node.get_default_dtype()``) when both are integers. (NumPy would give
+    float64 for int64 / int64 and for int64 / float32.)
+    """
+    a, b = _pair(a, b)
+    a, b = _float_like(a, b), _float_like(b, a)
+    _check_broadcast("div", a, b)
+    return Div()(a, b)
+
+
+def _float_like(x, other):
+    """``x`` if it is float or complex; else a constant copy in ``other``'s float dtype, or the default float dtype."""
+    if x.dtype.kind in "fc":
+        return x
+    return as_node(x.value.astype(other.dtype if other.dtype.kind in "fc" else Config.default_dtype))
 
 
 def scale_grad(x, factor):

@@ -8,19 +8,27 @@ import builtins
 import math
 
 from ..backend import broadcast_shapes
-from ..core import Function, as_node
+from ..core import Function, as_float, as_node
 from .arithmetic import BroadcastTo, SumTo, as_shape
 
 
 def _normalize_axes(axis, ndim):
-    """A tuple of non-negative axes; all axes when ``axis`` is None."""
+    """A tuple of distinct non-negative axes; all axes when ``axis`` is None.
+
+    A 0-d array accepts axis 0 and -1 (and (0,)), as a 0-d tensor does in
+    PyTorch: it has nothing to reduce, so its axes are ().
+    """
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    span = builtins.max(ndim, 1)
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for an array with {ndim} dimensions")
-    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+        if not -span <= a < span:
+            raise ValueError(f"axis {a} is out of range for an array with {ndim} dimensions (expected {-span}..{span - 1})")
+    normalized = tuple(sorted(a % span for a in axes))
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"axis {axis} names an axis more than once (for an array with {ndim} dimensions)")
+    return normalized if ndim else ()
 
 
 def _keepdims_shape(shape, axes):
@@ -101,22 +109,26 @@ def _check_axes(x, axis):
 
 def sum(x, axis=None, keepdims=False):
     """Sum over ``axis`` (all axes when None)."""
-    return Sum(axis, keepdims)(_check_axes(x, axis))
+    x = _check_axes(x, axis)
+    return Sum(None if x.ndim == 0 else axis, keepdims)(x)  # a 0-d Node: nothing to reduce
 
 
 def mean(x, axis=None, keepdims=False):
-    """Mean over ``axis`` (all axes when None)."""
-    return Mean(axis, keepdims)(_check_axes(x, axis))
+    """Mean over ``axis`` (all axes when None); integers and booleans give the default float dtype (float32)."""
+    x = as_float(_check_axes(x, axis))  # the mean of integers or booleans: the default float dtype
+    return Mean(None if x.ndim == 0 else axis, keepdims)(x)
 
 
 def max(x, axis=None, keepdims=False):
     """Largest value over ``axis``; the gradient goes to the maximal elements."""
-    return Max(axis, keepdims)(_check_axes(x, axis))
+    x = _check_axes(x, axis)
+    return Max(None if x.ndim == 0 else axis, keepdims)(x)  # a 0-d Node: nothing to reduce
 
 
 def min(x, axis=None, keepdims=False):
     """Smallest value over ``axis``; the gradient goes to the minimal elements."""
-    return Max(axis, keepdims, use_min=True)(_check_axes(x, axis))
+    x = _check_axes(x, axis)
+    return Max(None if x.ndim == 0 else axis, keepdims, use_min=True)(x)  # a 0-d Node: nothing to reduce
 
 
 def _check_broadcastable(name, small, large, verb):

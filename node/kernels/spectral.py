@@ -55,7 +55,6 @@ import numpy as np
 
 from ..backend import backend_module, get_array_module
 from ..dispatch import Kernel
-from ..functions.conv import square_options
 from .memory import pooled, temporary
 
 
@@ -260,15 +259,13 @@ class SpectralConvolution(Kernel):
 
     def applies(self, f, x, W, b=None):
         same_dtype = x.dtype.kind == "f" and W.dtype == x.dtype and (b is None or b.dtype == x.dtype)
-        options = square_options(f)  # (stride, padding) of a plain convolution, else None
-        return options is not None and options[0] == 1 and same_dtype and spectral_wanted(x.shape, W.shape, options[1])
+        return f.stride == 1 and same_dtype and spectral_wanted(x.shape, W.shape, f.padding)
 
     def forward(self, f, x, W, b=None):
         xp = get_array_module(x)
         n, c, h, w = x.shape
         oc = W.shape[0]
-        _, padding = square_options(f)
-        a, d, bm, e, k = dft_matrices(xp.__name__, x.dtype.str, h, w, *W.shape[2:], padding)
+        a, d, bm, e, k = dft_matrices(xp.__name__, x.dtype.str, h, w, *W.shape[2:], f.padding)
         fw, sh, oh, ow = a.shape[0] // 2, d.shape[0] // 2, e.shape[0], bm.shape[0] // 2
         dt = x.dtype
         xm = whcn(x, "spectral a")  # (W, H, C, N)
@@ -283,7 +280,7 @@ class SpectralConvolution(Kernel):
         xp.matmul(e, z.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2), out=y.reshape(ow, oh, oc * n))
         if b is not None:
             y += b[:, None]
-        f.spectra = Spectra(x, W, padding, xf, mix)
+        f.spectra = Spectra(x, W, f.padding, xf, mix)
         return y.transpose(3, 2, 1, 0)
 
 
