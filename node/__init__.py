@@ -73,7 +73,24 @@ from .layers import (
     Tanh,
 )
 from .losses import CenterLoss, LearnableCenterLoss, PCLoss
-from .optim import SGD, Adam, Optimizer, StepLR
+from .optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    LinearLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    Optimizer,
+    ReduceLROnPlateau,
+    RMSprop,
+    SequentialLR,
+    StepLR,
+    clip_grad_norm_,
+    clip_grad_value_,
+)
 from .serialization import CheckpointError, load, save
 
 __version__ = "0.2.0"
@@ -87,6 +104,9 @@ __all__ = [
     "cupy_available", "detect_anomaly", "functions", "kernels", "get_array_module", "get_backend", "get_default_dtype",
     "grad", "gradcheck", "gradgradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
+    # optimizers, schedules and clipping (node/optim/)
+    "Adagrad", "AdamW", "CosineAnnealingLR", "LRScheduler", "LinearLR", "MultiStepLR", "OneCycleLR", "RMSprop",
+    "ReduceLROnPlateau", "SequentialLR", "clip_grad_norm_", "clip_grad_value_",
     # creation (node/creation.py)
     "arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
     "randn_like", "zeros", "zeros_like",

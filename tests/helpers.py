@@ -186,3 +186,36 @@ def asserts_without_showing(block):
     if any(call in block for call in SHOWS):
         return False
     return not (tree.body and isinstance(tree.body[-1], ast.Expr))
+
+
+def optimizer_trajectory(make, xp=np, steps=6, seed=0, shape=(5,)):
+    """Step ``make([p])`` with fixed random gradients; (parameters after each step on the host, p₀, gradients).
+
+    The gradients are set directly (``p.grad = g``) so that a NumPy reference
+    update, or PyTorch's optimizer, can be run on exactly the same numbers.
+    """
+    rng = np.random.default_rng(seed)
+    p0 = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(steps)]
+    p = node.Parameter(xp.array(p0))  # a copy: p0 stays the starting point
+    optimizer = make([p])
+    history = []
+    for g in grads:
+        p.grad = xp.asarray(g)
+        optimizer.step()
+        history.append(node.asnumpy(p.value).copy())
+    return np.array(history), p0, grads
+
+
+def torch_trajectory(make, p0, grads):
+    """The same steps with a PyTorch optimizer ``make([p])`` (float64), for the tests that compare with it."""
+    import torch
+
+    p = torch.tensor(p0, dtype=torch.float64, requires_grad=True)
+    optimizer = make([p])
+    history = []
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+        history.append(p.detach().numpy().copy())
+    return np.array(history)

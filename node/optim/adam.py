@@ -35,11 +35,11 @@ class Adam(Optimizer):
 
     def check_hyperparameters(self, hyperparameters):
         """lr, betas, eps and weight_decay, checked."""
-        h = super().check_hyperparameters(hyperparameters)
+        h, name = super().check_hyperparameters(hyperparameters), type(self).__name__
         beta = lambda owner, name, value: real(owner, name, value, minimum=0, maximum=1, open_maximum=True)
-        h["betas"] = pair("Adam", "betas", h["betas"], beta, "numbers in [0, 1)")
-        h["eps"] = real("Adam", "eps", h["eps"], minimum=0)
-        h["weight_decay"] = real("Adam", "weight_decay", h["weight_decay"], minimum=0)
+        h["betas"] = pair(name, "betas", h["betas"], beta, "numbers in [0, 1)")
+        h["eps"] = real(name, "eps", h["eps"], minimum=0)
+        h["weight_decay"] = real(name, "weight_decay", h["weight_decay"], minimum=0)
         return h
 
     def update(self, p, grad, group, state):
@@ -58,3 +58,35 @@ class Adam(Optimizer):
         m = state["m"] = beta1 * state["m"] + (1 - beta1) * g
         v = state["v"] = beta2 * state["v"] + (1 - beta2) * (g * g)
         p.value -= step_size * (m / (xp.sqrt(v) + eps_hat))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), as ``torch.optim.AdamW``.
+
+    The decay shrinks the parameter itself instead of being added to the
+    gradient, so it is not rescaled by Adam's per-element step:
+
+        p ← p · (1 - lr · weight_decay)
+        then Adam's step on p with the plain gradient (see ``Adam``)
+
+    With ``Adam(weight_decay=λ)`` a parameter with large gradients is barely
+    decayed (λp is divided by √v̂ with the gradient); with AdamW every
+    parameter loses the same fraction lr·λ per step.
+
+    Args:
+        params: Parameters or parameter groups.
+        lr: learning rate, a finite number >= 0.
+        betas: (β₁, β₂), each in [0, 1).
+        eps: ε >= 0.
+        weight_decay: the decoupled decay, >= 0 (PyTorch's default 0.01).
+    """
+
+    defaults = {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def update(self, p, grad, group, state):
+        if group["weight_decay"]:
+            p.value *= 1 - group["lr"] * group["weight_decay"]
+        super().update(p, grad, {**group, "weight_decay": 0.0}, state)
