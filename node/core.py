@@ -297,17 +297,126 @@ class Node:
         return F.reshape(self, shape)
 
     def transpose(self, *axes):
+        """``x.transpose()`` reverses the axes; ``x.transpose((2, 0, 1))`` or ``x.transpose(2, 0, 1)``
+        permutes them (NumPy); two separate ints ``x.transpose(0, 1)`` swap those two axes (PyTorch),
+        on a 2-D Node too. A tuple of two, ``x.transpose((0, 1))``, is a permutation."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = axes[0]
+        elif len(axes) == 2:
+            return F.swapaxes(self, axes[0], axes[1])
         return F.transpose(self, axes or None)
 
-    def flatten(self):
-        """Reshape to (batch, -1), keeping the first axis."""
-        return F.flatten(self)
+    def flatten(self, start_dim=1, end_dim=-1):
+        """Merge axes start_dim..end_dim; by default (batch, -1), keeping the first axis (see ``F.flatten``)."""
+        return F.flatten(self, start_dim, end_dim)
 
-    def argmax(self, axis=None):
-        """Index of the largest value (an array; not differentiable)."""
-        return self.value.argmax(axis=axis)
+    def argmax(self, axis=None, keepdims=False, out=None):
+        """Index of the largest value along ``axis`` (flattened when None): an int64 Node without gradient."""
+        return F.argmax(_numpy_reduction_arguments(self, None, out, "argmax"), axis, keepdims)
+
+    def argmin(self, axis=None, keepdims=False, out=None):
+        """Index of the smallest value along ``axis`` (flattened when None): an int64 Node without gradient."""
+        return F.argmin(_numpy_reduction_arguments(self, None, out, "argmin"), axis, keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return F.prod(self, axis, keepdims)
+
+    def var(self, axis=None, keepdims=False, *, correction=1, unbiased=None):
+        """Variance with PyTorch's default ``correction=1`` (see ``F.var``)."""
+        return F.var(self, axis, keepdims, correction=correction, unbiased=unbiased)
+
+    def std(self, axis=None, keepdims=False, *, correction=1, unbiased=None):
+        """Standard deviation with PyTorch's default ``correction=1`` (see ``F.std``)."""
+        return F.std(self, axis, keepdims, correction=correction, unbiased=unbiased)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return F.logsumexp(self, axis, keepdims)
+
+    def norm(self, p=2, axis=None, keepdims=False):
+        return F.norm(self, p, axis, keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return F.any(self, axis, keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return F.all(self, axis, keepdims)
+
+    def cumsum(self, axis):
+        return F.cumsum(self, axis)
+
+    def cumprod(self, axis):
+        return F.cumprod(self, axis)
+
+    def sort(self, axis=-1, descending=False):
+        """``(values, indices)``, as ``torch.sort``."""
+        return F.sort(self, axis, descending)
+
+    def argsort(self, axis=-1, descending=False):
+        return F.argsort(self, axis, descending)
+
+    def topk(self, k, axis=-1, largest=True, sorted=True):
+        """``(values, indices)`` of the k largest, as ``torch.topk``."""
+        return F.topk(self, k, axis, largest, sorted)
+
+    def gather(self, axis, index):
+        return F.gather(self, axis, index)
+
+    def scatter(self, axis, index, src):
+        return F.scatter(self, axis, index, src)
+
+    def scatter_add(self, axis, index, src):
+        return F.scatter_add(self, axis, index, src)
+
+    def permute(self, *axes):
+        return F.permute(self, *axes)
+
+    def swapaxes(self, axis1, axis2):
+        return F.swapaxes(self, axis1, axis2)
+
+    def unsqueeze(self, axis):
+        return F.unsqueeze(self, axis)
+
+    def squeeze(self, axis=None):
+        """Remove axes of length 1 (an axis given that is not 1 long is left, as in PyTorch)."""
+        return F.squeeze(self, axis)
+
+    def flip(self, *axes):
+        """Reverse along the axes given (``x.flip(0)``, ``x.flip((0, 1))``; none: every axis)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = axes[0]
+        return F.flip(self, axes or None)
+
+    def roll(self, shifts, axis=None):
+        return F.roll(self, shifts, axis)
+
+    def repeat(self, *reps):
+        """PyTorch's ``Tensor.repeat``: the whole Node tiled ``reps`` times (``F.tile``, NumPy's ``tile``).
+
+        NumPy's ``repeat`` (each element repeated in place) is ``repeat_interleave``.
+        """
+        if len(reps) == 1 and isinstance(reps[0], (tuple, list)):
+            reps = reps[0]
+        return F.tile(self, reps)
+
+    def tile(self, *reps):
+        if len(reps) == 1 and isinstance(reps[0], (tuple, list)):
+            reps = reps[0]
+        return F.tile(self, reps)
+
+    def repeat_interleave(self, repeats, axis=None):
+        return F.repeat_interleave(self, repeats, axis)
+
+    def split(self, split_size_or_sections, axis=0):
+        return F.split(self, split_size_or_sections, axis)
+
+    def chunk(self, chunks, axis=0):
+        return F.chunk(self, chunks, axis)
+
+    def tril(self, diagonal=0):
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return F.triu(self, diagonal)
 
     # ---- elementwise math and activations ------------------------------------------
     def exp(self):

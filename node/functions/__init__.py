@@ -30,9 +30,47 @@ from .math import abs, astype, ceil, clip, erf, exp, exp2, expm1, floor, log, lo
 from .noise import dropout
 from .normalization import batch_norm
 from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
-from .reduction import broadcast_to, max, mean, min, sum, sum_to
+from .reduction import (
+    all,
+    any,
+    argmax,
+    argmin,
+    broadcast_to,
+    cumprod,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    std,
+    sum,
+    sum_to,
+    var,
+)
 from .trigonometric import acos, acosh, asin, asinh, atan, atan2, atanh, cos, cosh, sin, sinh, tan
-from .shape import concat, expand_dims, flatten, getitem, reshape, squeeze, stack, transpose
+from .shape import (
+    chunk,
+    concat,
+    expand_dims,
+    flatten,
+    flip,
+    getitem,
+    permute,
+    repeat_interleave,
+    reshape,
+    roll,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    tile,
+    transpose,
+    unsqueeze,
+)
+from .indexing import argsort, gather, one_hot, pad, scatter, scatter_add, sort, topk, tril, triu
+from .einsum import einsum
 
 __all__ = [
     "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
@@ -49,4 +87,8 @@ __all__ = [
     # losses with PyTorch's options (issue 23)
     "binary_cross_entropy_with_logits", "cosine_embedding_loss", "cross_entropy", "huber_loss", "kl_div", "l1_loss",
     "mse_loss", "smooth_l1_loss",
+    # reductions, shape and indexing (issue 23)
+    "all", "any", "argmax", "argmin", "argsort", "chunk", "cumprod", "cumsum", "einsum", "flip", "gather", "logsumexp",
+    "norm", "one_hot", "pad", "permute", "prod", "repeat_interleave", "roll", "scatter", "scatter_add", "sort", "split",
+    "std", "swapaxes", "tile", "topk", "tril", "triu", "unsqueeze", "var",
 ]

@@ -78,7 +78,7 @@ def test_bad_reshape_transpose_index_axis(xp):
     with pytest.raises(ValueError, match=r"shape \(2, 3\) into \(4, 2\)"):
         x.reshape(4, 2)
     with pytest.raises(ValueError, match="not a permutation"):
-        x.transpose(0, 0)
+        x.transpose((0, 0))  # a tuple is a permutation; two ints swap two axes, as torch
     with pytest.raises(IndexError, match=r"shape \(2, 3\)"):
         x[5]
     with pytest.raises(ValueError, match="axis 2 is out of range"):
