@@ -48,7 +48,10 @@ from .creation import (
 )
 from .dot import to_dot
 from .data import ArrayDataset, DataLoader, Dataset, FashionMNIST, IDXError, MNIST, Subset, read_idx, write_idx
-from .functions import concat, stack
+from .functions import (  # the ones PyTorch has at top level (torch.where, torch.sin, ...)
+    acos, acosh, asin, asinh, atan, atan2, atanh, ceil, concat, cos, cosh, eq, erf, exp2, expm1, floor, ge, gt, isfinite, isinf, isnan,
+    le, log1p, log2, log10, lt, masked_fill, maximum, minimum, ne, round, sign, sin, sinh, stack, tan, where,
+)
 from .gradient_check import gradcheck, gradgradcheck
 from .layers import (
     AvgPool2d,
@@ -71,6 +74,7 @@ from .layers import (
     Sigmoid,
     Softmax,
     Tanh,
+    GELU, SiLU, ELU, SELU, Softplus, LogSigmoid,
 )
 from .losses import CenterLoss, LearnableCenterLoss, PCLoss
 from .optim import (
@@ -110,4 +114,8 @@ __all__ = [
     # creation (node/creation.py)
     "arange", "eye", "full", "full_like", "linspace", "ones", "ones_like", "rand", "rand_like", "randint", "randn",
     "randn_like", "zeros", "zeros_like",
+    # elementwise ops and activation layers (issue 23)
+    "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
+    "ceil", "cos", "cosh", "eq", "erf", "exp2", "expm1", "floor", "ge", "gt", "isfinite", "isinf", "isnan", "le", "log10",
+    "log1p", "log2", "lt", "masked_fill", "maximum", "minimum", "ne", "round", "sign", "sin", "sinh", "tan", "where",
 ]

@@ -1,5 +1,5 @@
 """Layers: the Layer/Network machinery first, then each kind of layer."""
-from .activation import LeakyReLU, LogSoftmax, PReLU, ReLU, Sigmoid, Softmax, Tanh
+from .activation import ELU, GELU, SELU, LeakyReLU, LogSigmoid, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .conv import Conv2d
 from .dropout import Dropout
 from ..config import as_generator
@@ -12,4 +12,5 @@ __all__ = [
     "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "GlobalAvgPool2d",
     "Layer", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
+    "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus",
 ]

@@ -1,6 +1,10 @@
-"""Activations as layers, for Sequential. PReLU is the one with a parameter."""
-from ..functions import leaky_relu, log_softmax, prelu, relu, sigmoid, softmax, tanh
-from ..validation import float_dtype, integer, real
+"""Activations as layers, for Sequential. PReLU is the one with a parameter.
+
+Each forward is one function of ``node.functions``; the constructor checks its
+arguments as the function would, so a bad value fails where the layer is made.
+"""
+from ..functions import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
+from ..validation import choice, float_dtype, integer, real
 from .init import constant
 from .layer import Layer, Parameter
 
@@ -69,3 +73,64 @@ class LogSoftmax(Softmax):
 
     def forward(self, x):
         return log_softmax(x, self.axis)
+
+
+class GELU(Layer):
+    """x · Φ(x) (Φ the standard normal CDF) as a layer; ``approximate="tanh"`` for the tanh formula."""
+
+    def __init__(self, approximate="none"):
+        self.approximate = choice("GELU", "approximate", approximate, ("none", "tanh"))
+
+    def forward(self, x):
+        return gelu(x, self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Layer):
+    """x · σ(x) (swish) as a layer."""
+
+    def forward(self, x):
+        return silu(x)
+
+
+class ELU(Layer):
+    """x if x > 0 else α(eˣ - 1), as a layer."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = real("ELU", "alpha", alpha)
+
+    def forward(self, x):
+        return elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class SELU(Layer):
+    """scale · elu(x, α) with the self-normalizing constants, as a layer."""
+
+    def forward(self, x):
+        return selu(x)
+
+
+class Softplus(Layer):
+    """1/β · log(1 + e^(βx)), linear where βx > threshold, as a layer."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        self.beta = real("Softplus", "beta", beta, 0, open_minimum=True)
+        self.threshold = real("Softplus", "threshold", threshold)
+
+    def forward(self, x):
+        return softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class LogSigmoid(Layer):
+    """log σ(x) as a layer."""
+
+    def forward(self, x):
+        return logsigmoid(x)
