@@ -58,6 +58,7 @@ from .layers import (
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Flatten,
     GlobalAvgPool2d,
@@ -101,7 +102,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
-    "CheckpointError", "Config", "Conv2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
+    "CheckpointError", "Config", "Conv2d", "ConvTranspose2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",

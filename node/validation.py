@@ -59,6 +59,22 @@ def pair(owner, name, value, check, what):
     return tuple(check(owner, f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
+def int_or_pair(owner, name, value, minimum=None):
+    """An integer or a pair of integers, each >= ``minimum``, as a pair: 3 -> (3, 3), (3, 5) -> (3, 5).
+
+    For the sizes of a 2-D window (kernel_size, stride, padding, dilation), one
+    number for both axes or one per axis (height, width), as PyTorch accepts them.
+    """
+    if isinstance(value, (tuple, list)):
+        return pair(owner, name, value, lambda o, n, v: integer(o, n, v, minimum), f"integers{_bounds(minimum, None)}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{owner}: {name} must be an integer{_bounds(minimum, None)} or a pair of them, got {_kind(value)} {_shown(value)}"
+        )
+    value = integer(owner, name, value, minimum)
+    return value, value
+
+
 def choice(owner, name, value, options):
     """``value`` checked to be one of ``options``."""
     if value not in options:

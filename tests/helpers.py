@@ -124,6 +124,41 @@ def conv_reference(x, W, b, stride, padding):
     return y
 
 
+def conv_loops(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """The convolution with every option by its definition: output by output, group by group, tap by tap."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, w = x.shape
+    oc, cg, kh, kw = W.shape
+    oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, oc, oh, ow), dtype=np.result_type(x, W))
+    for o in range(oc):
+        g = o // (oc // groups)  # the group of output channel o reads input channels g·cg ... (g+1)·cg - 1
+        for i in range(oh):
+            for j in range(ow):
+                rows, cols = i * sh + dh * np.arange(kh), j * sw + dw * np.arange(kw)
+                patch = x[:, g * cg : (g + 1) * cg][:, :, rows][:, :, :, cols]  # (N, C/G, KH, KW)
+                y[:, o, i, j] = (patch * W[o]).sum(axis=(1, 2, 3))
+    return y if b is None else y + b[:, None, None]
+
+
+def conv_transpose_loops(x, W, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1, dilation=(1, 1)):
+    """The transposed convolution by its definition: each input pixel adds W times itself onto its output patch."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+    n, c, h, w = x.shape
+    _, ocg, kh, kw = W.shape
+    full = np.zeros((n, ocg * groups, (h - 1) * sh + dh * (kh - 1) + 1 + oph, (w - 1) * sw + dw * (kw - 1) + 1 + opw))
+    for ci in range(c):
+        g = ci // (c // groups)  # input channel ci writes to output channels g·ocg ... (g+1)·ocg - 1
+        for i in range(h):
+            for j in range(w):
+                for a in range(kh):
+                    for d in range(kw):
+                        full[:, g * ocg : (g + 1) * ocg, i * sh + a * dh, j * sw + d * dw] += x[:, ci, i, j, None] * W[ci, :, a, d]
+    y = full[:, :, ph : full.shape[2] - ph, pw : full.shape[3] - pw]
+    return y if b is None else y + b[:, None, None]
+
+
 def pool_reference(x, k, stride, padding, reduce):
     """Pooling by its definition, one window at a time."""
     fill = -np.inf if reduce is np.max else 0.0

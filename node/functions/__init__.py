@@ -9,7 +9,7 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 from .activation import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
 from .connection import linear
-from .conv import conv2d
+from .conv import conv2d, conv_transpose2d
 from .loss import (
     binary_cross_entropy_with_logits,
     cosine_embedding_loss,
@@ -73,7 +73,7 @@ from .indexing import argsort, gather, one_hot, pad, scatter, scatter_add, sort,
 from .einsum import einsum
 
 __all__ = [
-    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "div",
+    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",

@@ -22,6 +22,10 @@ this module in the order they are tried:
     patch matrix followed by KH·KW scatter-adds (col2im), which costs more than
     twice as much. Other strides take the reference.
 
+Both compute plain convolutions only (one group, no dilation, the same
+stride and padding along both axes: ``square_options``); the reference
+computes the others.
+
 The bias gradient (a sum per channel) is one matrix-vector product over gy in
 its memory order (``sum_per_channel``), whichever kernel ran the forward.
 
@@ -31,7 +35,7 @@ that chooses between the two, for tests and benchmarks.
 """
 from ..backend import get_array_module, sliding_windows
 from ..dispatch import Kernel, register_kernel
-from ..functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight
+from ..functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight, square_options
 from .memory import pooled, sum_per_channel, temporary
 from .spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, use_algorithm
 
@@ -99,12 +103,13 @@ class Im2colConvolution(Kernel):
     name = "im2col"
 
     def applies(self, f, x, W, b=None):
-        return _real_and_alike(x, W, b)
+        return square_options(f) is not None and _real_and_alike(x, W, b)
 
     def forward(self, f, x, W, b=None):
         xp = get_array_module(x)
         oc, c, kh, kw = W.shape
-        rows, oh, ow = im2col_rows(x, kh, kw, f.stride, f.padding, pooled, "im2col rows")
+        stride, padding = square_options(f)
+        rows, oh, ow = im2col_rows(x, kh, kw, stride, padding, pooled, "im2col rows")
         w_rows = W.transpose(0, 2, 3, 1).reshape(oc, kh * kw * c)  # (OC, KH·KW·C), matching the rows
         y = xp.matmul(rows, w_rows.T, out=pooled("conv y", (len(rows), oc), x.dtype, xp))  # (OW·OH·N, OC)
         if b is not None:
@@ -123,14 +128,16 @@ class Im2colGradInput(Kernel):
 
     def applies(self, g, gy, W):
         kh, kw = W.shape[2:]
-        return _real_and_alike(gy, W) and g.stride == 1 and kh == kw and g.padding <= kh - 1
+        options = square_options(g.convolution)
+        return options is not None and options[0] == 1 and kh == kw and options[1] <= kh - 1 and _real_and_alike(gy, W)
 
     def forward(self, g, gy, W):
         xp = get_array_module(gy)
         oc, c, kh, kw = W.shape
         n, _, h, w = g.x_shape
         flipped = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * oc, c)  # rows (KH, KW, OC)
-        rows, _, _ = im2col_rows(gy, kh, kw, 1, kh - 1 - g.padding, temporary, "im2col gy rows")
+        _, padding = square_options(g.convolution)
+        rows, _, _ = im2col_rows(gy, kh, kw, 1, kh - 1 - padding, temporary, "im2col gy rows")
         gx = xp.matmul(rows, flipped, out=temporary("im2col gx", (len(rows), c), gy.dtype, xp))
         return rows_as_nchw(gx, n, h, w)
 
@@ -141,7 +148,7 @@ class Im2colGradWeight(Kernel):
     name = "im2col"
 
     def applies(self, g, x, gy):
-        return _real_and_alike(x, gy)
+        return square_options(g.convolution) is not None and _real_and_alike(x, gy)
 
     def forward(self, g, x, gy):
         xp = get_array_module(gy)
@@ -150,7 +157,8 @@ class Im2colGradWeight(Kernel):
         if patches is not None and patches.x is x:
             rows = patches.rows
         else:
-            rows, _, _ = im2col_rows(x, kh, kw, g.stride, g.padding, temporary, "im2col rows")
+            stride, padding = square_options(g.convolution)
+            rows, _, _ = im2col_rows(x, kh, kw, stride, padding, temporary, "im2col rows")
         gw = (nchw_as_rows(gy).T @ rows).reshape(oc, kh, kw, c).transpose(0, 3, 1, 2)
         return xp.ascontiguousarray(gw)
 

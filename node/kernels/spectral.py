@@ -55,6 +55,7 @@ import numpy as np
 
 from ..backend import backend_module, get_array_module
 from ..dispatch import Kernel
+from ..functions.conv import square_options
 from .memory import pooled, temporary
 
 
@@ -259,13 +260,15 @@ class SpectralConvolution(Kernel):
 
     def applies(self, f, x, W, b=None):
         same_dtype = x.dtype.kind == "f" and W.dtype == x.dtype and (b is None or b.dtype == x.dtype)
-        return f.stride == 1 and same_dtype and spectral_wanted(x.shape, W.shape, f.padding)
+        options = square_options(f)  # (stride, padding) of a plain convolution, else None
+        return options is not None and options[0] == 1 and same_dtype and spectral_wanted(x.shape, W.shape, options[1])
 
     def forward(self, f, x, W, b=None):
         xp = get_array_module(x)
         n, c, h, w = x.shape
         oc = W.shape[0]
-        a, d, bm, e, k = dft_matrices(xp.__name__, x.dtype.str, h, w, *W.shape[2:], f.padding)
+        _, padding = square_options(f)
+        a, d, bm, e, k = dft_matrices(xp.__name__, x.dtype.str, h, w, *W.shape[2:], padding)
         fw, sh, oh, ow = a.shape[0] // 2, d.shape[0] // 2, e.shape[0], bm.shape[0] // 2
         dt = x.dtype
         xm = whcn(x, "spectral a")  # (W, H, C, N)
@@ -280,7 +283,7 @@ class SpectralConvolution(Kernel):
         xp.matmul(e, z.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2), out=y.reshape(ow, oh, oc * n))
         if b is not None:
             y += b[:, None]
-        f.spectra = Spectra(x, W, f.padding, xf, mix)
+        f.spectra = Spectra(x, W, padding, xf, mix)
         return y.transpose(3, 2, 1, 0)
 
 

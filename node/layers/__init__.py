@@ -1,6 +1,6 @@
 """Layers: the Layer/Network machinery first, then each kind of layer."""
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSigmoid, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
-from .conv import Conv2d
+from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from ..config import as_generator
 from .layer import Layer, Network, Parameter, Sequential
@@ -9,7 +9,7 @@ from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "Flatten", "GlobalAvgPool2d",
+    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Flatten", "GlobalAvgPool2d",
     "Layer", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
     "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus",

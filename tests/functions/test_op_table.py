@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from helpers import away_from_zero, conv_reference, distinct, labels, pool_reference, positive, probabilities, randn
+from helpers import away_from_zero, conv_loops, conv_reference, conv_transpose_loops, distinct, labels, pool_reference, positive, probabilities, randn
 
 import node
 import node.functions as F
@@ -384,6 +384,19 @@ OPS = [
     Op("global_avg_pool2d", F.global_avg_pool2d, real((2, 3, 4, 4)), lambda a: a.mean(axis=(2, 3)), second_order=False),
     Op("batch_norm", F.batch_norm, real((6, 3, 2, 2), (3,), (3,)), batch_norm_np),
     Op("batch_norm 2-D", F.batch_norm, real((8, 3), (3,), (3,)), batch_norm_np),
+    # layers' functions with PyTorch's options (issue 23, item 5; more cases in tests/layers/test_conv_options.py)
+    Op(
+        "conv2d groups dilation",
+        lambda x, w, b: F.conv2d(x, w, b, (2, 1), (1, 2), (2, 1), 2),
+        real((2, 4, 7, 6), (4, 2, 3, 2), (4,)),
+        lambda x, w, b: conv_loops(x, w, b, (2, 1), (1, 2), (2, 1), 2),
+    ),
+    Op(
+        "conv_transpose2d",
+        lambda x, w, b: F.conv_transpose2d(x, w, b, (2, 3), (1, 0), (1, 2), 2, (1, 2)),
+        real((2, 4, 3, 3), (4, 2, 3, 2), (4,)),
+        lambda x, w, b: conv_transpose_loops(x, w, b, (2, 3), (1, 0), (1, 2), 2, (1, 2)),
+    ),
 ]
 
 

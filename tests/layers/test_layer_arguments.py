@@ -25,16 +25,16 @@ BAD = [
     (lambda: node.Linear(2, 3, dtype="int32"), ValueError, r"^Linear: dtype must be a floating-point dtype .*, got int32$"),
     (lambda: node.Linear(2, 3, dtype=np.complex128), ValueError, r"^Linear: dtype must be a floating-point dtype .*, got complex128$"),
     (lambda: node.Linear(2, 3, dtype="floot32"), TypeError, r"^Linear: dtype must be a floating-point dtype .*, got 'floot32'$"),
-    # Conv2d: channels and kernel >= 1, stride >= 1, padding >= 0, square kernels only
+    # Conv2d: channels and kernel >= 1, stride >= 1, padding >= 0 (integers or pairs: tests/layers/test_conv_options.py)
     (lambda: node.Conv2d(0, 4, 3), ValueError, r"^Conv2d: in_channels must be an integer >= 1, got 0$"),
     (lambda: node.Conv2d(1, -4, 3), ValueError, r"^Conv2d: out_channels must be an integer >= 1, got -4$"),
     (lambda: node.Conv2d(1, 4, 0), ValueError, r"^Conv2d: kernel_size must be an integer >= 1, got 0$"),
-    (lambda: node.Conv2d(1, 4, 2.5), TypeError, r"^Conv2d: kernel_size must be an integer >= 1, got float 2\.5$"),
-    (lambda: node.Conv2d(1, 4, (3, 3)), TypeError, r"^Conv2d: kernel_size must be an integer >= 1, got tuple \(3, 3\)$"),
+    (lambda: node.Conv2d(1, 4, 2.5), TypeError, r"^Conv2d: kernel_size must be an integer >= 1 or a pair of them, got float 2\.5$"),
+    (lambda: node.Conv2d(1, 4, [3]), TypeError, r"^Conv2d: kernel_size must be a pair of integers >= 1, got \[3\]$"),
     (lambda: node.Conv2d(1, 4, 3, stride=0), ValueError, r"^Conv2d: stride must be an integer >= 1, got 0$"),
     (lambda: node.Conv2d(1, 4, 3, stride=-1), ValueError, r"^Conv2d: stride must be an integer >= 1, got -1$"),
     (lambda: node.Conv2d(1, 4, 3, padding=-1), ValueError, r"^Conv2d: padding must be an integer >= 0, got -1$"),
-    (lambda: node.Conv2d(1, 4, 3, padding=None), TypeError, r"^Conv2d: padding must be an integer >= 0, got NoneType None$"),
+    (lambda: node.Conv2d(1, 4, 3, padding=None), TypeError, r"^Conv2d: padding must be an integer >= 0 or a pair of them, got NoneType None$"),
     (lambda: node.Conv2d(1, 4, 3, dtype="uint8"), ValueError, r"^Conv2d: dtype must be a floating-point dtype"),
     # Pooling: kernel and stride >= 1, padding in [0, kernel_size // 2]
     (lambda: node.MaxPool2d(0), ValueError, r"^MaxPool2d: kernel_size must be an integer >= 1, got 0$"),
