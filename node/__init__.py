@@ -52,6 +52,10 @@ from .functions import (  # the ones PyTorch has at top level (torch.where, torc
     acos, acosh, asin, asinh, atan, atan2, atanh, ceil, concat, cos, cosh, eq, erf, exp2, expm1, floor, ge, gt, isfinite, isinf, isnan,
     le, log1p, log2, log10, lt, masked_fill, maximum, minimum, ne, round, sign, sin, sinh, stack, tan, where,
 )
+from .functions import (  # reductions, shape and indexing that PyTorch has at top level (torch.prod, torch.einsum, ...)
+    all, any, argmax, argmin, argsort, chunk, cumprod, cumsum, einsum, flatten, flip, gather, logsumexp, norm, permute, prod,
+    repeat_interleave, roll, scatter, sort, split, squeeze, std, swapaxes, tile, topk, transpose, tril, triu, unsqueeze, var,
+)
 from .gradient_check import gradcheck, gradgradcheck
 from .layers import (
     AvgPool2d,
@@ -119,4 +123,9 @@ __all__ = [
     "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh",
     "ceil", "cos", "cosh", "eq", "erf", "exp2", "expm1", "floor", "ge", "gt", "isfinite", "isinf", "isnan", "le", "log10",
     "log1p", "log2", "lt", "masked_fill", "maximum", "minimum", "ne", "round", "sign", "sin", "sinh", "tan", "where",
+    # reductions, shape and indexing (issue 23; node.scatter_add stays the backend's in-place array scatter-add:
+    # the differentiable one is node.functions.scatter_add or x.scatter_add)
+    "all", "any", "argmax", "argmin", "argsort", "chunk", "cumprod", "cumsum", "einsum", "flatten", "flip", "gather",
+    "logsumexp", "norm", "permute", "prod", "repeat_interleave", "roll", "scatter", "sort", "split", "squeeze", "std",
+    "swapaxes", "tile", "topk", "transpose", "tril", "triu", "unsqueeze", "var",
 ]

@@ -4,7 +4,8 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 ``reduction`` (sum, mean, max), ``shape`` (reshape, indexing, concat),
 ``math`` (exp, log, ...), ``activation`` (relu, softmax, ...), ``loss``,
 ``connection`` (linear), ``conv`` (conv2d and its gradients), ``pooling``,
-``normalization``, ``noise``.
+``normalization``, ``noise``; ``indexing`` (gather, scatter, sort, pad, ...) and
+``einsum`` build on ``shape``.
 """
 from .activation import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
