@@ -28,7 +28,7 @@ SECTIONS = {
     "node.layers": "Layers and networks (`node/layers/`)",
     "node.optim": "Optimizers (`node/optim/`)",
     "node.data": "Data (`node/data/`)",
-    "node.losses": "Center Loss and PC loss (`node/losses/`)",
+    "node.losses": "Loss layers: PyTorch's standard ones, Center Loss and PC loss (`node/losses/`)",
     "node.metrics": "Metrics (`node/metrics.py`)",
     "node.plot": "Plots (`node/plot.py`)",
 }

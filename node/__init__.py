@@ -81,7 +81,20 @@ from .layers import (
     Tanh,
     GELU, SiLU, ELU, SELU, Softplus, LogSigmoid,
 )
-from .losses import CenterLoss, LearnableCenterLoss, PCLoss
+from .losses import (
+    BCEWithLogitsLoss,
+    CenterLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    LearnableCenterLoss,
+    MSELoss,
+    NLLLoss,
+    PCLoss,
+    SmoothL1Loss,
+)
 from .optim import (
     SGD,
     Adagrad,
@@ -113,6 +126,9 @@ __all__ = [
     "cupy_available", "detect_anomaly", "functions", "kernels", "get_array_module", "get_backend", "get_default_dtype",
     "grad", "gradcheck", "gradgradcheck", "load", "manual_seed", "metrics", "no_grad", "plot", "read_idx", "save", "scatter_add", "set_backend",
     "set_default_dtype", "stack", "to_dot", "using_config", "write_idx", "zero_grad",
+    # loss layers (node/losses/standard.py)
+    "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
+    "NLLLoss", "SmoothL1Loss",
     # optimizers, schedules and clipping (node/optim/)
     "Adagrad", "AdamW", "CosineAnnealingLR", "LRScheduler", "LinearLR", "MultiStepLR", "OneCycleLR", "RMSprop",
     "ReduceLROnPlateau", "SequentialLR", "clip_grad_norm_", "clip_grad_value_",

@@ -1,9 +1,27 @@
-"""Losses with state of their own: Center Loss (two forms) and PC loss.
+"""Loss layers: PyTorch's standard ones, and the losses with state of their own.
 
-Stateless losses (cross entropy, MSE, sigmoid cross entropy) are plain
-functions in ``node.functions``.
+``standard``: CrossEntropyLoss, NLLLoss, BCEWithLogitsLoss, MSELoss, L1Loss,
+HuberLoss, SmoothL1Loss, KLDivLoss, CosineEmbeddingLoss: each holds its options
+and calls the function of ``node.functions.loss`` that computes it.
+``center_loss`` and ``pc_loss``: Center Loss (two forms) and PC loss, whose
+centers are state of their own. Stateless losses are also plain functions in
+``node.functions`` (``cross_entropy``, ``softmax_cross_entropy``, ``mse_loss``, ...).
 """
 from .center_loss import CenterLoss, LearnableCenterLoss
 from .pc_loss import PCLoss
+from .standard import (
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 
-__all__ = ["CenterLoss", "LearnableCenterLoss", "PCLoss"]
+__all__ = [
+    "BCEWithLogitsLoss", "CenterLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss",
+    "LearnableCenterLoss", "MSELoss", "NLLLoss", "PCLoss", "SmoothL1Loss",
+]
