@@ -93,6 +93,9 @@ ZERO_DIM = [
     ("mean axis=-1", lambda x: F.mean(x, -1)),
     ("max axis=-1", lambda x: x.max(axis=-1)),
     ("min axis=0", lambda x: x.min(axis=0, keepdims=True)),
+    ("squeeze 0", lambda x: F.squeeze(x, 0)),
+    ("squeeze -1", lambda x: x.squeeze(-1)),
+    ("squeeze (0,)", lambda x: F.squeeze(x, (0,))),
 ]
 
 
