@@ -58,6 +58,7 @@ from .functions import (  # reductions, shape and indexing that PyTorch has at t
 )
 from .gradient_check import gradcheck, gradgradcheck
 from .layers import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -66,6 +67,7 @@ from .layers import (
     Dropout,
     Flatten,
     GlobalAvgPool2d,
+    Identity,
     Layer,
     LeakyReLU,
     Linear,
@@ -118,9 +120,9 @@ from .serialization import CheckpointError, load, save
 __version__ = "0.2.0"
 
 __all__ = [
-    "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
+    "AdaptiveAvgPool2d", "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
     "CheckpointError", "Config", "Conv2d", "ConvTranspose2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "FashionMNIST", "Flatten", "Function",
-    "GlobalAvgPool2d", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
+    "GlobalAvgPool2d", "Identity", "GraphError", "IDXError", "Layer", "LearnableCenterLoss", "LeakyReLU", "Linear",
     "LogSoftmax", "MNIST", "MaxPool2d", "Network", "Node", "Optimizer", "PCLoss", "PReLU", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "StepLR", "Subset", "Tanh", "as_node", "asnumpy", "concat",
     "cupy_available", "detect_anomaly", "functions", "kernels", "get_array_module", "get_backend", "get_default_dtype",

@@ -159,6 +159,39 @@ def conv_transpose_loops(x, W, b=None, stride=(1, 1), padding=(0, 0), output_pad
     return y if b is None else y + b[:, None, None]
 
 
+def pool_loops(x, kernel, stride, padding, ceil_mode, reduce):
+    """Max (reduce=np.max) or average (np.mean) pooling by its definition, window by window, with PyTorch's ceil_mode rule.
+
+    A window covers the padded input from its start to start + kernel, cut at the padded input's end.
+    """
+    fill = -np.inf if reduce is np.max else 0.0
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+
+    def count(size, k, s, p):
+        n = (-(-(size + 2 * p - k) // s) if ceil_mode else (size + 2 * p - k) // s) + 1
+        return n - 1 if ceil_mode and (n - 1) * s >= size + p else n
+
+    oh, ow = count(x.shape[2], kh, sh, ph), count(x.shape[3], kw, sw, pw)
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = reduce(padded[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw], axis=(2, 3))
+    return y
+
+
+def adaptive_pool_loops(x, oh, ow):
+    """Adaptive average pooling by PyTorch's index formula, output by output."""
+    h, w = x.shape[2:]
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * h // oh, -(-(i + 1) * h // oh))
+            cols = slice(j * w // ow, -(-(j + 1) * w // ow))
+            y[:, :, i, j] = x[:, :, rows, cols].mean(axis=(2, 3))
+    return y
+
+
 def pool_reference(x, k, stride, padding, reduce):
     """Pooling by its definition, one window at a time."""
     fill = -np.inf if reduce is np.max else 0.0

@@ -30,7 +30,7 @@ from .comparison import eq, ge, gt, isfinite, isinf, isnan, le, lt, masked_fill,
 from .math import abs, astype, ceil, clip, erf, exp, exp2, expm1, floor, log, log1p, log2, log10, round, sign, sqrt
 from .noise import dropout
 from .normalization import batch_norm
-from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
+from .pooling import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import (
     all,
     any,
@@ -74,7 +74,7 @@ from .indexing import argsort, gather, one_hot, pad, scatter, scatter_add, sort,
 from .einsum import einsum
 
 __all__ = [
-    "abs", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
+    "abs", "adaptive_avg_pool2d", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
     "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
     "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import get_array_module, on_host
 from ..dispatch import Kernel, register_kernel
-from ..functions.pooling import MaxPooling2D, MaxPooling2DGrad, pad
+from ..functions.pooling import MaxPooling2D, MaxPooling2DGrad
 from .memory import pooled
 from .memory import temporary
 from .normalization import like
@@ -26,7 +26,7 @@ class MaxPooling2DInLayout(Kernel):
 
     def forward(self, f, x):
         xp = get_array_module(x)
-        padded = pad(x, f.padding, -float("inf"))
+        padded = f.pad(x, -float("inf"))
         windows = [padded[:, :, rows, cols] for rows, cols in f.offsets(padded.shape)]
         y = like(padded, pooled, "max_pool y", windows[0].shape)
         if len(windows) == 1:
@@ -40,12 +40,13 @@ class MaxPooling2DInLayout(Kernel):
 
 
 class MaxPooling2DGradTiles(Kernel):
-    """``MaxPooling2DGrad`` for windows that tile the input (stride = size, no padding), on the host."""
+    """``MaxPooling2DGrad`` for windows that tile the input (stride = size, no padding, no overhang), on the host."""
 
     name = "tiles"
 
     def applies(self, g, gy):
-        return on_host(gy, g.x) and g.padding == 0 and g.stride == g.k and gy.dtype.kind == "f"
+        tiles = g.padding == (0, 0) and g.stride == g.k and g.overhang(g.x.shape) == (0, 0)
+        return tiles and on_host(gy, g.x) and gy.dtype.kind == "f"
 
     def forward(self, g, gy):
         x, y = g.x, g.y
@@ -60,8 +61,8 @@ class MaxPooling2DGradTiles(Kernel):
         share = np.divide(gy, count, out=like(y, temporary, "share", gy.shape, gy.dtype))
         gx = like(x, temporary, "max_pool gx", dtype=gy.dtype)
         oh, ow = gy.shape[2:]
-        gx[:, :, oh * g.k :] = 0  # the rows and columns no window reaches get no gradient
-        gx[:, :, :, ow * g.k :] = 0
+        gx[:, :, oh * g.k[0] :] = 0  # the rows and columns no window reaches get no gradient
+        gx[:, :, :, ow * g.k[1] :] = 0
         for (rows, cols), hit in zip(offsets, hits):
             np.multiply(hit, share, out=gx[:, :, rows, cols])
         return gx

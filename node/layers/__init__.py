@@ -6,10 +6,10 @@ from ..config import as_generator
 from .layer import Layer, Network, Parameter, Sequential
 from .linear import Linear
 from .normalization import BatchNorm1d, BatchNorm2d
-from .pooling import AvgPool2d, Flatten, GlobalAvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, GlobalAvgPool2d, Identity, MaxPool2d
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Flatten", "GlobalAvgPool2d",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Flatten", "GlobalAvgPool2d", "Identity",
     "Layer", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
     "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus",

@@ -46,7 +46,7 @@ REFUSED = [
     ("scale_grad str", lambda: F.scale_grad(ones(2), "abc"), TypeError, r"^scale_grad: factor must be a finite number"),
     ("clip str bound", lambda: F.clip(ones(2), "a", 1.0), TypeError, r"^clip: min must be a number, an array or None, got str 'a'$"),
     ("dropout p None", lambda: F.dropout(ones(2), None, 0), TypeError, r"^dropout: p must be a finite number in \[0, 1\), got NoneType None$"),
-    ("max_pool2d kernel None", lambda: F.max_pool2d(x4(), None), TypeError, r"^max_pool2d: kernel_size must be an integer >= 1, got NoneType None$"),
+    ("max_pool2d kernel None", lambda: F.max_pool2d(x4(), None), TypeError, r"^max_pool2d: kernel_size must be an integer >= 1 or a pair of them, got NoneType None$"),
     ("avg_pool2d stride 0", lambda: F.avg_pool2d(x4(), 2, stride=0), ValueError, r"^avg_pool2d: stride must be an integer >= 1, got 0$"),
     ("conv2d stride 0", lambda: F.conv2d(x4(), ones(2, 1, 3, 3), stride=0), ValueError, r"^conv2d: stride must be an integer >= 1, got 0$"),
     ("conv2d padding -1", lambda: F.conv2d(x4(), ones(2, 1, 3, 3), padding=-1), ValueError, r"^conv2d: padding must be an integer >= 0, got -1$"),

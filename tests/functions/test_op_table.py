@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from helpers import away_from_zero, conv_loops, conv_reference, conv_transpose_loops, distinct, labels, pool_reference, positive, probabilities, randn
+from helpers import adaptive_pool_loops, away_from_zero, conv_loops, conv_reference, conv_transpose_loops, distinct, labels, pool_loops, pool_reference, positive, probabilities, randn
 
 import node
 import node.functions as F
@@ -397,6 +397,20 @@ OPS = [
         real((2, 4, 3, 3), (4, 2, 3, 2), (4,)),
         lambda x, w, b: conv_transpose_loops(x, w, b, (2, 3), (1, 0), (1, 2), 2, (1, 2)),
     ),
+    Op(
+        "max_pool2d ceil_mode",
+        lambda a: F.max_pool2d(a, (3, 2), (2, 1), (1, 1), True) ** 2,
+        ties_free((2, 2, 6, 5)),
+        lambda a: pool_loops(a, (3, 2), (2, 1), (1, 1), True, np.max) ** 2,
+    ),
+    Op(
+        "avg_pool2d ceil_mode",
+        lambda a: F.avg_pool2d(a, (2, 3), (2, 2), (1, 0), True),
+        real((2, 2, 6, 6)),
+        lambda a: pool_loops(a, (2, 3), (2, 2), (1, 0), True, np.mean),
+        second_order=False,
+    ),
+    Op("adaptive_avg_pool2d", lambda a: F.adaptive_avg_pool2d(a, (3, 2)), real((2, 2, 7, 5)), lambda a: adaptive_pool_loops(a, 3, 2), second_order=False),
 ]
 
 

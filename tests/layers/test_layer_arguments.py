@@ -41,7 +41,7 @@ BAD = [
     (lambda: node.MaxPool2d(2, stride=0), ValueError, r"^MaxPool2d: stride must be an integer >= 1, got 0$"),
     (lambda: node.MaxPool2d(2, padding=-1), ValueError, r"^MaxPool2d: padding must be an integer in \[0, 1\], got -1$"),
     (lambda: node.MaxPool2d(2, padding=2), ValueError, r"^MaxPool2d: padding must be an integer in \[0, 1\], got 2$"),
-    (lambda: node.MaxPool2d(2.0), TypeError, r"^MaxPool2d: kernel_size must be an integer >= 1, got float 2\.0$"),
+    (lambda: node.MaxPool2d(2.0), TypeError, r"^MaxPool2d: kernel_size must be an integer >= 1 or a pair of them, got float 2\.0$"),
     (lambda: node.AvgPool2d(2, stride=-1), ValueError, r"^AvgPool2d: stride must be an integer >= 1, got -1$"),
     (lambda: node.AvgPool2d(-3), ValueError, r"^AvgPool2d: kernel_size must be an integer >= 1, got -3$"),
     # BatchNorm: num_features >= 1, eps > 0, momentum in [0, 1]
@@ -91,7 +91,7 @@ GOOD = [
     (lambda: node.Conv2d(1, 2, 3, stride=2, padding=1, rng=0), lambda layer: out_shape(layer, (1, 1, 5, 5)) == (1, 2, 3, 3)),
     (lambda: node.MaxPool2d(1), lambda layer: out_shape(layer, (1, 1, 2, 2)) == (1, 1, 2, 2)),
     (lambda: node.MaxPool2d(3, stride=1, padding=1), lambda layer: out_shape(layer, (1, 1, 4, 4)) == (1, 1, 4, 4)),
-    (lambda: node.AvgPool2d(2, stride=None), lambda layer: layer.stride is None and out_shape(layer, (1, 1, 4, 4)) == (1, 1, 2, 2)),
+    (lambda: node.AvgPool2d(2, stride=None), lambda layer: layer.stride == (2, 2) and out_shape(layer, (1, 1, 4, 4)) == (1, 1, 2, 2)),
     (lambda: node.BatchNorm1d(2, momentum=0), lambda layer: layer.momentum == 0 and out_shape(layer, (3, 2), np.float32) == (3, 2)),
     (lambda: node.BatchNorm1d(2, momentum=1), lambda layer: layer.momentum == 1 and out_shape(layer, (3, 2), np.float32) == (3, 2)),
     (lambda: node.BatchNorm2d(1, eps=1e-12), lambda layer: layer.eps == 1e-12),
