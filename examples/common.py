@@ -185,7 +185,7 @@ class Checkpoint:
                     f"{self.unit} {epoch + 1}: {name} has non-finite values in {', '.join(bad[:5])}; the last good checkpoint "
                     f"({self.path}) is left as it was. Find the source with node.detect_anomaly(), or lower the learning rate."
                 )
-        node.save(self.path, {"parts": state, "epoch": epoch, "history": history, "config": self.config})
+        node.save({"parts": state, "epoch": epoch, "history": history, "config": self.config}, self.path)
 
     def resume(self, requested):
         """(next epoch, history): from the checkpoint when --resume and it exists, else (0, []).

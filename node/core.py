@@ -588,6 +588,26 @@ class Node:
         _run_backward((self,), (grad,), retain_graph, create_graph, retain_grad)
 
 
+def _first_parameter(function):
+    code = getattr(function, "__code__", None)
+    return code.co_varnames[0] if code is not None and code.co_argcount else None
+
+
+def _pytorch_style(name, problem):
+    """The message for PyTorch's way of writing a Function: what was found, then node's way, for Function ``name``."""
+    return (
+        f"{problem}; a node Function has no ctx and is called as an instance. Write it as:\n"
+        f"    class {name}(node.Function):\n"
+        f"        def forward(self, x):             # arrays in, an array out (keep extras on self: self.k = ...)\n"
+        f"            return x * x\n"
+        f"        def backward(self, gy):           # one gradient per input\n"
+        f"            (x,) = self.saved_inputs()    # the inputs forward got, instead of ctx.saved_tensors\n"
+        f"            return 2 * x * gy\n"
+        f"and call it as {name}()(x), not {name}.apply(x). See node.Function's docstring "
+        f"and docs/autograd.md, 'Writing your own Function'."
+    )
+
+
 class Function:
     """An operation: ``forward`` on arrays, and one ``backward``, its derivative.
 
@@ -626,6 +646,12 @@ class Function:
     indexing with constants, and Functions called on its arguments
     (``Exp()(x)``): on arrays alone a Function just computes its forward.
 
+    Coming from PyTorch: there is no ``ctx``, no ``@staticmethod`` and no
+    ``.apply``; ``forward(self, ...)`` and ``backward(self, ...)`` are plain
+    methods, ``saved_inputs()`` replaces ``ctx.save_for_backward`` /
+    ``ctx.saved_tensors``, and ``MyFunction()(x)`` replaces ``MyFunction.apply(x)``
+    (the PyTorch forms raise a TypeError that shows this).
+
     ``self.inputs`` holds the input Nodes while the graph is alive, and
     ``self.needs_input_grad[i]`` says whether input ``i`` wants a gradient, so
     backward can skip work nobody asked for. ``self.kernel`` names the fast
@@ -641,6 +667,28 @@ class Function:
     outputs = None
     generation = 0
     kernel = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Refuse PyTorch's form, ``@staticmethod def forward(ctx, ...)``, when the class is written, showing node's."""
+        super().__init_subclass__(**kwargs)
+        for method in ("forward", "backward"):
+            found = cls.__dict__.get(method)
+            if isinstance(found, staticmethod) and _first_parameter(found.__func__) == "ctx":
+                raise TypeError(_pytorch_style(cls.__name__, f"{cls.__name__}.{method} is a @staticmethod taking ctx, as in PyTorch"))
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """PyTorch's ``MyFunction.apply(x)``: refused, with node's form (``MyFunction()(x)``) in the message."""
+        raise TypeError(_pytorch_style(cls.__name__, f"{cls.__name__}.apply(...) is PyTorch's call"))
+
+    def save_for_backward(self, *args):
+        """PyTorch's ``ctx.save_for_backward``: refused, with node's form in the message."""
+        raise TypeError(_pytorch_style(type(self).__name__, "save_for_backward is PyTorch's ctx method"))
+
+    @property
+    def saved_tensors(self):
+        """PyTorch's ``ctx.saved_tensors``: refused, with node's form in the message."""
+        raise TypeError(_pytorch_style(type(self).__name__, "saved_tensors is PyTorch's ctx attribute"))
 
     def __call__(self, *inputs):
         config = Config

@@ -22,11 +22,16 @@ from .core import Node, grad
 def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     """Raise AssertionError unless ``fn``'s analytic gradients match finite differences.
 
+    Both calling forms work: node's ``gradcheck(fn, x, y)`` and PyTorch's
+    ``gradcheck(fn, (x, y))``, a tuple or list of inputs (one that holds at
+    least one Node or array; a list of plain numbers is one input array).
+    Either way ``fn`` is called as ``fn(x, y)`` and each input is checked.
+
     Args:
         fn: takes Nodes, returns a Node (or a tuple of Nodes) built with node ops.
-        *inputs: arrays or Nodes. Float inputs are copied to float64 and checked,
-            except Nodes made with ``requires_grad=False``; integer inputs
-            (labels) are passed through unchanged.
+        *inputs: arrays or Nodes, or one tuple/list of them. Float inputs are
+            copied to float64 and checked, except Nodes made with
+            ``requires_grad=False``; integer inputs (labels) are passed through unchanged.
         eps: the finite-difference step.
         atol, rtol: tolerance, as in ``numpy.allclose``.
         seed: seeds the random upstream gradient.
@@ -37,7 +42,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0):
     Raises:
         AssertionError: naming the input, the element index and both values.
     """
-    nodes = [_float64_copy(x) for x in inputs]
+    nodes = [_float64_copy(x) for x in _unpacked(inputs)]
     checked = [i for i, x in enumerate(nodes) if x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no float input requires a gradient")
@@ -89,7 +94,7 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
 
     Args:
         fn: takes Nodes, returns a Node (or a tuple of Nodes) built with node ops.
-        *inputs: arrays or Nodes, as for ``gradcheck``.
+        *inputs: arrays or Nodes, or one tuple/list of them (PyTorch's form), as for ``gradcheck``.
         eps: the finite-difference step.
         atol, rtol: tolerance, as in ``numpy.allclose``.
         seed: seeds g and h.
@@ -103,7 +108,7 @@ def gradgradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
         node.GraphError: a Function in ``fn`` cannot be differentiated twice
             (the message names it).
     """
-    nodes = [_float64_copy(x) for x in inputs]
+    nodes = [_float64_copy(x) for x in _unpacked(inputs)]
     checked = [nodes[i] for i, x in enumerate(nodes) if x.requires_grad]
     if not checked:
         raise ValueError("gradgradcheck: no float input requires a gradient")
@@ -157,6 +162,15 @@ def _compare(checker, what, analytic, numeric, atol, rtol):
             f"{checker}: {what}, index {index}: analytic {analytic[index]:.10g} vs numeric {numeric[index]:.10g} "
             f"({int(bad.sum())} of {bad.size} elements differ)"
         )
+
+
+def _unpacked(inputs):
+    """``inputs``, or the items of PyTorch's single tuple/list of inputs: ``gradcheck(fn, (x, y))``."""
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+        items = inputs[0]
+        if any(isinstance(x, Node) or backend.is_array(x) for x in items):
+            return list(items)
+    return list(inputs)
 
 
 def _float64_copy(x):

@@ -48,19 +48,44 @@ class CheckpointError(ValueError):
 
 
 # ---- writing -------------------------------------------------------------------------
-def save(path, state):
-    """Write ``state`` (nested dicts/lists of arrays, numbers, strings, None) to ``path`` atomically.
+def save(obj, path):
+    """Write ``obj`` (nested dicts/lists of arrays, numbers, strings, None) to ``path`` atomically.
+
+    The arguments come in ``torch.save(obj, path)``'s order::
+
+        node.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 3}, "run.npz")
+
+    The original order, ``node.save(path, obj)``, still works: when ``path`` is
+    not a file name (a str or an ``os.PathLike``) and ``obj`` is, the two are
+    taken the other way round. (Saving a string under a path is read in torch's
+    order.) A layer or an optimizer is saved through its state:
+    ``node.save(model.state_dict(), path)``.
 
     The file is written through :func:`node.fileio.atomic_write`: a save killed
     mid-write leaves the previous checkpoint in place and a temporary that the
     next save of the same target removes. The checkpoint gets the permissions
     the umask gives new files.
+
+    Raises:
+        TypeError: neither argument is a path, or ``obj`` holds something a
+            checkpoint cannot store (the message names its type).
     """
+    if not _is_path(path) and _is_path(obj):
+        obj, path = path, obj  # the original order: save(path, obj)
+    if not _is_path(path):
+        raise TypeError(
+            f"node.save(obj, path): path must be a file name (str or os.PathLike), got {type(path).__name__}; "
+            f"and obj is a {type(obj).__name__}, so neither argument is the path"
+        )
     arrays = {}
-    structure = _encode(state, arrays)
+    structure = _encode(obj, arrays)
     arrays[_STRUCTURE] = np.frombuffer(json.dumps(structure).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
+
+
+def _is_path(x):
+    return isinstance(x, (str, os.PathLike))
 
 
 def _encode(obj, arrays):
@@ -77,7 +102,12 @@ def _encode(obj, arrays):
         return {"__list__": [_encode(v, arrays) for v in obj], "tuple": isinstance(obj, tuple)}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
-    raise TypeError(f"cannot save an object of type {type(obj).__name__} in a checkpoint")
+    hint = ""
+    if callable(getattr(obj, "state_dict", None)):
+        hint = ": save its state instead, node.save(x.state_dict(), path)"
+    elif backend.is_array(getattr(obj, "value", None)):  # a Node
+        hint = ": save its array instead (x.value)"
+    raise TypeError(f"cannot save an object of type {type(obj).__name__} in a checkpoint{hint}")
 
 
 # ---- reading -------------------------------------------------------------------------

@@ -112,6 +112,26 @@ def interval(minimum=None, maximum=None, open_minimum=False, open_maximum=False)
     return _range(minimum, maximum, open_minimum, open_maximum)
 
 
+def image_batch_error(owner, shape):
+    """The ValueError for an input of ``shape`` where a batch of images (N, C, H, W) is needed.
+
+    A learner coming from an MLP passes flattened images, (N, 784) from
+    ``node.MNIST()``'s default; a single image comes as (C, H, W). The message
+    says how to get the 4-D batch in both cases.
+    """
+    shape = tuple(shape)
+    message = f"{owner}: expected input of shape (N, C, H, W), got {shape}"
+    if len(shape) == 2:
+        mnist = f", x.reshape({shape[0]}, 1, 28, 28) for MNIST's 784 pixels" if shape[1] == 784 else ""
+        message += (
+            f". Flattened images? Reshape them to (N, C, H, W){mnist}, or load MNIST unflattened: "
+            "node.MNIST(..., flatten=False) gives (N, 1, 28, 28)"
+        )
+    elif len(shape) == 3:
+        message += f". One image (C, H, W)? Add the batch axis: x.reshape(1, {', '.join(map(str, shape))})"
+    return ValueError(message)
+
+
 def _bounds(minimum, maximum):
     if minimum is not None and maximum is not None:
         return f" in [{minimum}, {maximum}]"

@@ -313,3 +313,29 @@ def test_optimizer_load_state_dict_names_what_is_missing():
     assert opt.param_groups[0]["lr"] == 0.1  # nothing changed by a dict that failed
     assert_same(opt.state_dict(), before)
     opt.load_state_dict(good)
+
+
+# ---- argument order (issue 23): torch.save(obj, path), and the original save(path, obj) ----------------
+@pytest.mark.parametrize("as_path", [str, lambda p: p], ids=["str", "Path"])
+def test_save_takes_torchs_order_and_the_original_one(tmp_path, as_path):
+    state = {"W": np.arange(6.0).reshape(2, 3), "epoch": 3}
+    node.save(state, as_path(tmp_path / "torch_order.npz"))
+    node.save(as_path(tmp_path / "old_order.npz"), state)
+    for name in ("torch_order.npz", "old_order.npz"):
+        loaded = node.load(tmp_path / name)
+        np.testing.assert_array_equal(loaded["W"], state["W"])
+        assert loaded["epoch"] == 3
+    node.save("just a string", tmp_path / "s.npz")  # two strings: read in torch's order
+    assert node.load(tmp_path / "s.npz") == "just a string"
+
+
+def test_save_says_which_argument_is_which(tmp_path):
+    with pytest.raises(TypeError, match=r"^node\.save\(obj, path\): path must be a file name \(str or os\.PathLike\), got dict; and obj is a dict"):
+        node.save({"a": 1}, {"b": 2})
+    layer = node.Linear(2, 2)
+    for args in [(layer, tmp_path / "m.npz"), (tmp_path / "m.npz", layer)]:
+        with pytest.raises(TypeError, match=r"^cannot save an object of type Linear in a checkpoint: save its state instead, node\.save\(x\.state_dict\(\), path\)$"):
+            node.save(*args)
+    with pytest.raises(TypeError, match=r"^cannot save an object of type Node in a checkpoint: save its array instead \(x\.value\)$"):
+        node.save({"x": node.Node(np.ones(2))}, tmp_path / "n.npz")
+    assert not list(tmp_path.iterdir())  # nothing written by a refused save

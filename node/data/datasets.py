@@ -119,9 +119,22 @@ class Subset(Dataset):
 class MNIST(Dataset):
     """MNIST handwritten digits: 60,000 training and 10,000 test images, 28×28, classes 0-9.
 
-    ``dataset[i]`` is ``(image, target)``: the image as floats in 0..255 (the
-    Center Loss notebook this package recreates divides by 255 itself), flattened to 784 values or shaped
-    (1, 28, 28) for conv nets; the target one-hot of length 10, or the integer label.
+    ``dataset[i]`` (or ``dataset[indices]``, a batch) is ``(image, target)``. By
+    default it is the original Center Loss notebook's form, which this package
+    recreates:
+
+    * images: floats in **0..255** (the notebook divides by 255 itself),
+      **flattened** to 784 values; a batch is (N, 784);
+    * targets: **one-hot** float rows of length 10; a batch is (N, 10).
+
+    torchvision's form (``ToTensor()``: floats in 0..1, shape (N, 1, 28, 28),
+    int64 class labels) is::
+
+        node.MNIST(scale=True, flatten=False, one_hot=False)
+
+    A conv net needs ``flatten=False`` (``Conv2d`` takes (N, C, H, W));
+    ``cross_entropy``/``nll_loss`` take either targets, ``softmax_cross_entropy``
+    one-hot rows.
 
     Args:
         training: the training split (True) or the test split (False).
@@ -132,6 +145,8 @@ class MNIST(Dataset):
             ``~/.cache/node``. Missing files are downloaded there.
         flatten: images as 784 values (True) or (1, 28, 28) (False).
         one_hot: targets as one-hot float rows (True) or int64 labels (False).
+        scale: pixels divided by 255, in 0..1 (True, as torchvision's
+            ``ToTensor``), or left in 0..255 (False, the notebook's form).
         download: fetch missing files from the public mirrors.
         dtype: float dtype of images and one-hot targets (default float32); an
             integer dtype is refused (int8 would wrap pixels 128..255 to negatives).
@@ -158,9 +173,10 @@ class MNIST(Dataset):
         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     }
 
-    def __init__(self, training=True, root=None, flatten=True, one_hot=True, download=True, dtype=None):
+    def __init__(self, training=True, root=None, flatten=True, one_hot=True, download=True, dtype=None, scale=False):
         cls = self.title
         self.training, self.flatten, self.one_hot = flag(cls, "training", training), flag(cls, "flatten", flatten), flag(cls, "one_hot", one_hot)
+        self.scale = flag(cls, "scale", scale)
         download = flag(cls, "download", download)
         self.dtype = float_dtype(cls, "dtype", dtype) or np.dtype(Config.default_dtype)
         image_file, label_file = (self._locate(name, root, download) for name in self.splits[bool(training)])
@@ -191,6 +207,8 @@ class MNIST(Dataset):
 
     def __getitem__(self, index):
         images = self.images[index].astype(self.dtype)
+        if self.scale:
+            images /= 255
         rows, cols = self.images.shape[1:]
         images = images.reshape(images.shape[:-2] + ((rows * cols,) if self.flatten else (1, rows, cols)))
         labels = self.labels[index]

@@ -269,7 +269,7 @@ def _check_bias(name, b, W, channels):
 
 def _check_input(name, x):
     if x.ndim != 4:
-        raise ValueError(f"{name}: expected input of shape (N, C, H, W), got {x.shape}")
+        raise validation.image_batch_error(name, x.shape)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, groups=1):

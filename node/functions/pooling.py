@@ -201,7 +201,7 @@ def _check_pool(name, x, kernel_size, stride, padding, ceil_mode):
     padding = validation.int_or_pair(name, "padding", padding, 0)
     validation.flag(name, "ceil_mode", ceil_mode)
     if x.ndim != 4:
-        raise ValueError(f"{name}: expected input of shape (N, C, H, W), got {x.shape}")
+        raise validation.image_batch_error(name, x.shape)
     if any(p > k // 2 for p, k in zip(padding, kernel_size)):
         raise ValueError(f"{name}: padding {_shown(padding)} must be at most half the kernel size {_shown(kernel_size)}")
     if any(n + 2 * p < k for n, p, k in zip(x.shape[2:], padding, kernel_size)):
@@ -239,7 +239,7 @@ def global_avg_pool2d(x):
     """Mean over height and width: (N, C, H, W) -> (N, C)."""
     x = as_node(x)
     if x.ndim != 4:
-        raise ValueError(f"global_avg_pool2d: expected input of shape (N, C, H, W), got {x.shape}")
+        raise validation.image_batch_error("global_avg_pool2d", x.shape)
     return x.mean(axis=(2, 3))
 
 

@@ -17,10 +17,24 @@ The same walk finds *buffers*: raw arrays held as attributes (batch-norm running
 statistics, Center Loss centers). They are not trained, but they are moved by
 ``to()`` and written by ``save()``.
 """
+from collections import namedtuple
+
 from .. import backend
 from ..core import Node, RemovableHandle
 from ..serialization import load as _load_file
 from ..serialization import save as _save_file
+from ..validation import flag
+
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``Layer.load_state_dict`` returns, as PyTorch's: the names the layer has but the state lacked, and the reverse."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class Parameter(Node):
@@ -143,26 +157,38 @@ class Layer:
         """{name: array} for every parameter and buffer (references, not copies)."""
         return {name: (value.value if isinstance(value, Parameter) else value) for name, _, _, value in self._walk() if not isinstance(value, Layer)}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters and buffers, in place.
 
-        Nothing is changed unless every entry fits.
+        Nothing is changed unless every entry fits. With ``strict=False`` (as in
+        PyTorch) names missing from ``state`` keep their values and names this
+        layer does not have are ignored; both lists are returned. Types and
+        shapes are checked either way.
+
+        Returns:
+            IncompatibleKeys: ``(missing_keys, unexpected_keys)``, sorted lists
+            (empty with ``strict=True``, where any would have raised).
 
         Raises:
             TypeError: ``state`` is not a dict, or the first name whose value is not a
                 numeric array (a list, a string, None...), with the type it got, or
                 that is complex for a real array of the layer.
-            KeyError: names missing from ``state`` or not in this layer, listed.
+            KeyError: ``strict=True`` and names missing from ``state`` or not in this layer, listed.
             ValueError: the first name whose shape differs, with both shapes.
         """
         cls = type(self).__name__
         if not callable(getattr(state, "keys", None)):  # a dict, or a mapping such as numpy.load's NpzFile
             raise TypeError(f"{cls}.load_state_dict expects a dict of arrays by name, got {type(state).__name__}")
+        strict = flag(f"{cls}.load_state_dict", "strict", strict)
         arrays = self.state_dict()
         missing = sorted(set(arrays) - set(state))
         unexpected = sorted(set(state) - set(arrays), key=str)
-        if missing or unexpected:
-            raise KeyError(f"{cls}.load_state_dict: missing {missing}, unexpected {unexpected}")
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"{cls}.load_state_dict: missing {missing}, unexpected {unexpected} "
+                "(load_state_dict(state, strict=False) loads the names that match and returns the rest)"
+            )
+        arrays = {name: array for name, array in arrays.items() if name in state}
         for name, array in arrays.items():
             value = state[name]  # NumPy/CuPy arrays and NumPy scalars have a shape and a dtype; Nodes must pass .value
             kind = getattr(getattr(value, "dtype", None), "kind", None)
@@ -183,29 +209,62 @@ class Layer:
             array[...] = backend.as_array(state[name], backend.get_array_module(array), dtype=array.dtype)
         for p in self.parameters():
             p.modified_in_place()
-        return self
+        return IncompatibleKeys(missing, unexpected)
 
     def save(self, path):
         """Write parameters and buffers to ``path`` (.npz) atomically: a temp file renamed into place."""
-        _save_file(path, {name: backend.asnumpy(a) for name, a in self.state_dict().items()})
+        _save_file({name: backend.asnumpy(a) for name, a in self.state_dict().items()}, path)
 
-    def load(self, path):
+    def load(self, path, strict=True):
         """Load parameters and buffers saved by :meth:`save` (names, types and shapes are checked).
 
         A checkpoint that does not fit this layer raises what :meth:`load_state_dict`
         raises, with the file's name in front: with several checkpoints about, the
-        message has to say which one did not fit.
+        message has to say which one did not fit. Returns what
+        :meth:`load_state_dict` returns (``strict`` as there).
         """
         state = _load_file(path)
         try:
-            return self.load_state_dict(state)
+            return self.load_state_dict(state, strict=strict)
         except (TypeError, KeyError, ValueError) as exc:
             raise type(exc)(f"{path}: {exc.args[0]}") from None
 
+    def named_children(self):
+        """(name, Layer) for the layers directly below this one, as ``print(model)`` lists them.
+
+        An attribute holding a Layer is named by the attribute; layers inside
+        lists, tuples and dicts by their path (``layers.0``, ``heads.query``).
+        """
+        children, seen = [], set()
+        stack = list(reversed(list(vars(self).items())))
+        while stack:
+            name, value = stack.pop()
+            if isinstance(value, Layer):
+                if id(value) not in seen and value is not self:
+                    seen.add(id(value))
+                    children.append((str(name), value))
+            elif isinstance(value, (list, tuple)):
+                stack.extend((f"{name}.{i}", v) for i, v in reversed(list(enumerate(value))))
+            elif isinstance(value, dict):
+                stack.extend((f"{name}.{k}", v) for k, v in reversed(list(value.items())))
+        return children
+
     def __repr__(self):
-        return f"{type(self).__name__}({self.extra_repr()})"
+        """The layer and, indented below it, its sub-layers, as PyTorch prints a module::
+
+            MLP(
+              (hidden): Linear(in_features=784, out_features=256, bias=True)
+              (out): Linear(in_features=256, out_features=10, bias=True)
+            )
+        """
+        extra, children = self.extra_repr(), self.named_children()
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        lines = ([extra] if extra else []) + [f"({name}): {repr(layer)}" for name, layer in children]
+        return f"{type(self).__name__}(\n  " + "\n  ".join(line.replace("\n", "\n  ") for line in lines) + "\n)"
 
     def extra_repr(self):
+        """The layer's key arguments, shown between its parentheses (subclasses write it)."""
         return ""
 
 
@@ -237,9 +296,9 @@ class Sequential(Network):
     def __iter__(self):
         return iter(self.layers)
 
-    def __repr__(self):
-        inner = "".join(f"\n  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
-        return f"Sequential({inner}\n)"
+    def named_children(self):
+        """The layers by position, ``0``, ``1``, ... (as PyTorch numbers a Sequential's)."""
+        return [(str(i), layer) for i, layer in enumerate(self.layers)]
 
 
 def _assign(owner, key, value):

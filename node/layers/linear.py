@@ -38,4 +38,4 @@ class Linear(Layer):
         return linear(x, self.W, self.b)
 
     def extra_repr(self):
-        return f"{self.in_features}, {self.out_features}, bias={self.b is not None}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.b is not None}"

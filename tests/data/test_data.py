@@ -90,6 +90,23 @@ def test_mnist_from_generated_files(fake_mnist):
     assert conv[np.arange(4)][0].shape == (4, 1, 28, 28)
 
 
+def test_mnist_in_torchvisions_form(fake_mnist):
+    """scale=True, flatten=False, one_hot=False: ToTensor()'s 0..1 floats in (N, 1, 28, 28) and int64 labels."""
+    notebook = node.MNIST(root=fake_mnist)
+    torchvision = node.MNIST(root=fake_mnist, scale=True, flatten=False, one_hot=False)
+    raw = node.data.read_idx(next((fake_mnist / "mnist").glob("train-images*")))
+    images, labels = torchvision[np.arange(8)]
+    assert images.shape == (8, 1, 28, 28) and images.dtype == np.float32 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images[:, 0], raw[:8].astype(np.float32) / 255)  # ToTensor: img.float().div(255)
+    assert 0 <= images.min() and images.max() <= 1 and raw[:8].max() == 255
+    np.testing.assert_array_equal(labels, notebook[np.arange(8)][1].argmax(axis=1))
+    flat, one_hot = notebook[np.arange(8)]
+    np.testing.assert_array_equal(flat, raw[:8].reshape(8, 784).astype(np.float32))  # the default: 0..255, flattened
+    assert one_hot.shape == (8, 10)
+    single, label = torchvision[3]
+    assert single.shape == (1, 28, 28) and single.max() <= 1 and int(label) == notebook.labels[3]
+
+
 def test_mnist_accepts_uncompressed_files_and_the_root_itself(tmp_path):
     make_fake_mnist(tmp_path / "plain", gz=False)
     assert len(node.MNIST(root=tmp_path / "plain")) == 600

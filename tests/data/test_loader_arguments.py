@@ -64,7 +64,7 @@ def test_mnist_refuses_a_non_float_dtype_instead_of_wrapping_pixels(tmp_path, dt
         node.MNIST(root=root, dtype=dtype)
 
 
-@pytest.mark.parametrize("argument", ["training", "flatten", "one_hot", "download"])
+@pytest.mark.parametrize("argument", ["training", "flatten", "one_hot", "download", "scale"])
 def test_mnist_flags_are_true_or_false(tmp_path, argument):
     root = make_fake_mnist(tmp_path / "data", n_train=20, n_test=10)
     with pytest.raises(TypeError, match=rf"^MNIST: {argument} must be True or False, got str 'no'$"):

@@ -1,6 +1,7 @@
 """Hardening: the distribution name, layers and losses at their limits, and library-wide seeding."""
 import configparser
 import importlib.metadata
+import re
 
 import numpy as np
 import pytest
@@ -19,6 +20,10 @@ def test_the_distribution_name_is_not_the_other_node():
     assert importlib.metadata.version("node-autograd") == node.__version__
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "node-autograd" in readme and "cannot share an environment" in readme
+    # not published (issue 23): the README says so, and offers a clone or a wheel instead of the index
+    assert "`pip install\nnode-autograd` finds nothing" in readme and "is **not published**" in readme
+    assert "python -m pip install -e ." in readme and "python -m pip wheel . --no-deps -w dist" in readme
+    assert not re.search(r"(?<!`)pip install node-autograd(?!` finds nothing)", readme.replace("\n", " "))
 
 
 # ---- layers and losses ----------------------------------------------------------------------------
