@@ -4,7 +4,7 @@ import pytest
 
 import node
 
-from helpers import make_fake_mnist
+from helpers import make_fake_mnist, optimizer_trajectory, torch_trajectory
 
 
 def run(optimizer_factory, steps=5, seed=0, dtype="float64", xp=np):
@@ -204,3 +204,16 @@ def test_optimizer_state_dict_checks_sizes():
     wrong_shape = node.Adam([node.Parameter(np.ones(5))])
     with pytest.raises(ValueError, match=r"state 'm' of parameter 0 has shape \(2,\), the parameter \(5,\)"):
         wrong_shape.load_state_dict(opt.state_dict())
+
+
+@pytest.mark.parametrize("make, make_torch", [
+    (lambda ps: node.SGD(ps, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01), lambda t, ps: t.optim.SGD(ps, 0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (lambda ps: node.SGD(ps, 0.1, momentum=0.5), lambda t, ps: t.optim.SGD(ps, 0.1, momentum=0.5)),
+    (lambda ps: node.Adam(ps, 0.01, weight_decay=0.1), lambda t, ps: t.optim.Adam(ps, 0.01, weight_decay=0.1)),
+], ids=["sgd-nesterov", "sgd-momentum", "adam-l2"])
+@pytest.mark.parametrize("kernels", ["auto", "reference"])
+def test_sgd_and_adam_match_pytorch_step_by_step(make, make_torch, kernels):
+    torch = pytest.importorskip("torch")
+    with node.using_config("kernels", kernels):
+        got, p0, grads = optimizer_trajectory(make, steps=8)
+    np.testing.assert_allclose(got, torch_trajectory(lambda ps: make_torch(torch, ps), p0, grads), rtol=1e-12, atol=1e-15)
