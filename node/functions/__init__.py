@@ -9,7 +9,7 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 """
 from .activation import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
-from .connection import linear
+from .connection import embedding, linear
 from .conv import conv2d, conv_transpose2d
 from .loss import (
     binary_cross_entropy_with_logits,
@@ -29,7 +29,7 @@ from .loss import (
 from .comparison import eq, ge, gt, isfinite, isinf, isnan, le, lt, masked_fill, maximum, minimum, ne, where
 from .math import abs, astype, ceil, clip, erf, exp, exp2, expm1, floor, log, log1p, log2, log10, round, sign, sqrt
 from .noise import dropout
-from .normalization import batch_norm
+from .normalization import batch_norm, group_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
 from .reduction import (
     all,
@@ -75,8 +75,8 @@ from .einsum import einsum
 
 __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
-    "dropout", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "leaky_relu",
-    "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
+    "dropout", "embedding", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "group_norm", "leaky_relu",
+    "layer_norm", "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
     "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",

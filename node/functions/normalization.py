@@ -20,6 +20,10 @@ from x with node operations, and differentiates through them.
 
 This module is the reference: NCHW broadcasting and fresh arrays.
 """
+import math
+import numbers
+
+from .. import validation
 from ..core import Function, as_node
 
 
@@ -172,3 +176,97 @@ def batch_norm(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None, mo
         training = running_mean is None
     _check_statistics(x, running_mean, running_var, training)
     return BatchNormalization(eps, running_mean, running_var, momentum, training)(x, gamma, beta)
+
+
+# ---- layer and group normalization: statistics per example, not per batch ------------------------
+#
+# Both normalize each example on its own: layer normalization over its last axes
+# (the features of a token, say), group normalization over the channels of a
+# group and all positions. Neither keeps running statistics, so training and
+# evaluation compute the same thing. Both are one Function, ``Standardize``,
+# which only standardizes x over some axes (x̂ = (x - μ)·s with s = 1/√(σ² + ε));
+# the learned scale and shift are node ops after it. With m values per
+# statistic and every mean over those m values,
+#
+#     gx = s·(g - mean(g) - x̂·mean(g·x̂))
+#
+# (the batch normalization's formula, for statistics over other axes). The
+# backward recomputes x̂ and s from x with node operations, so under
+# create_graph the same lines record a graph that differentiates again.
+
+
+class Standardize(Function):
+    """x̂ = (x - mean) / √(var + eps), the mean and the (biased) variance taken over ``axes`` (a tuple of axes)."""
+
+    differentiable_backward = True
+    real_only = True
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x):
+        centered = x - x.mean(axis=self.axes, keepdims=True)
+        return centered / ((centered * centered).mean(axis=self.axes, keepdims=True) + self.eps) ** 0.5
+
+    def backward(self, gy):
+        (x,) = self.saved_inputs()
+        axes = self.axes
+
+        def mean(v):
+            return v.mean(axis=axes, keepdims=True)
+
+        centered = x - mean(x)
+        inv_std = (mean(centered * centered) + self.eps) ** -0.5
+        xhat = centered * inv_std
+        return inv_std * (gy - mean(gy) - xhat * mean(gy * xhat))
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization (PyTorch's F.layer_norm): each example standardized over its last axes, then scaled and shifted.
+
+    Args:
+        x: (..., *normalized_shape).
+        normalized_shape: an integer or a tuple, the shape of the last axes that are normalized together.
+        weight, bias: None or of ``normalized_shape``: y = x̂·weight + bias.
+        eps: added to the variance, > 0.
+    """
+    x = as_node(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else tuple(normalized_shape)
+    for i, n in enumerate(shape):
+        validation.integer("layer_norm", f"normalized_shape[{i}]", n, 1)
+    eps = validation.real("layer_norm", "eps", eps, 0, open_minimum=True)
+    if x.shape[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end in normalized_shape {shape}")
+    y = Standardize(tuple(range(x.ndim - len(shape), x.ndim)), eps)(x)
+    return _affine("layer_norm", y, weight, bias, shape, shape)
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization (PyTorch's F.group_norm): x (N, C, ...) standardized per example over each group of C/num_groups channels and all positions.
+
+    Then each channel is scaled and shifted: y = x̂·weight[c] + bias[c], with
+    weight and bias None or of shape (C,). num_groups = 1 normalizes each
+    example over everything (as a LayerNorm over (C, H, W) with per-channel
+    parameters); num_groups = C is instance normalization.
+    """
+    x = as_node(x)
+    num_groups = validation.integer("group_norm", "num_groups", num_groups, 1)
+    eps = validation.real("group_norm", "eps", eps, 0, open_minimum=True)
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected input (N, C, ...) with C a multiple of num_groups={num_groups}, got {x.shape}")
+    n, c = x.shape[:2]
+    grouped = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))
+    y = Standardize((2,), eps)(grouped).reshape(x.shape)
+    return _affine("group_norm", y, weight, bias, (c,), channel_shape(x))
+
+
+def _affine(name, y, weight, bias, shape, broadcast_shape):
+    """y·weight + bias, each reshaped to ``broadcast_shape``, after checking that it has ``shape``."""
+    for argument, value in (("weight", weight), ("bias", bias)):
+        if value is None:
+            continue
+        value = as_node(value, like=y)
+        if value.shape != shape:
+            raise ValueError(f"{name}: {argument} of shape {value.shape} must have shape {shape}")
+        y = y * value.reshape(broadcast_shape) if argument == "weight" else y + value.reshape(broadcast_shape)
+    return y

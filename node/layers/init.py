@@ -12,7 +12,7 @@ import numpy as np
 from .. import backend
 from ..config import Config, as_generator
 
-__all__ = ["as_generator", "constant", "uniform"]
+__all__ = ["as_generator", "constant", "normal", "uniform"]
 
 
 def _to_param_array(values, dtype):
@@ -22,6 +22,11 @@ def _to_param_array(values, dtype):
 def uniform(rng, shape, bound, dtype=None):
     """U(-bound, bound): PyTorch's default for Linear and Conv2d, with bound = 1/√fan_in."""
     return _to_param_array(rng.uniform(-bound, bound, size=shape), dtype)
+
+
+def normal(rng, shape, std=1.0, dtype=None):
+    """N(0, std²): PyTorch's default for Embedding (std 1)."""
+    return _to_param_array(rng.normal(0.0, std, size=shape), dtype)
 
 
 def constant(shape, value, dtype=None):

@@ -95,6 +95,16 @@ def batch_norm_np(x, gamma, beta, eps=1e-5):
     return (x - mean) / np.sqrt(var + eps) * gamma.reshape(shape) + beta.reshape(shape)
 
 
+def standardize_np(x, axes, eps=1e-5):
+    mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def group_norm_np(x, w, b, groups=2):
+    y = standardize_np(x.reshape(x.shape[0], groups, -1), 2).reshape(x.shape)
+    return y * w[:, None, None] + b[:, None, None]
+
+
 def classification(n, c, soft=False):
     def draw(xp, rng):
         return randn(xp, rng, (n, c)), probabilities(xp, rng, (n, c)) if soft else labels(xp, rng, n, c)
@@ -411,6 +421,9 @@ OPS = [
         second_order=False,
     ),
     Op("adaptive_avg_pool2d", lambda a: F.adaptive_avg_pool2d(a, (3, 2)), real((2, 2, 7, 5)), lambda a: adaptive_pool_loops(a, 3, 2), second_order=False),
+    Op("layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b), real((2, 3, 4), (3, 4), (3, 4)), lambda x, w, b: standardize_np(x, (1, 2)) * w + b),
+    Op("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), real((3, 4, 2, 3), (4,), (4,)), group_norm_np),
+    Op("embedding", lambda w: F.embedding(np.array([[1, 2, 1], [0, 4, 2]]), w) ** 2, real((5, 3)), lambda w: w[np.array([[1, 2, 1], [0, 4, 2]])] ** 2),
 ]
 
 
