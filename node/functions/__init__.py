@@ -68,6 +68,7 @@ from .shape import (
     swapaxes,
     tile,
     transpose,
+    unbind,
     unsqueeze,
 )
 from .indexing import argsort, gather, one_hot, pad, scatter, scatter_add, sort, topk, tril, triu
@@ -91,5 +92,5 @@ __all__ = [
     # reductions, shape and indexing (issue 23)
     "all", "any", "argmax", "argmin", "argsort", "chunk", "cumprod", "cumsum", "einsum", "flip", "gather", "logsumexp",
     "norm", "one_hot", "pad", "permute", "prod", "repeat_interleave", "roll", "scatter", "scatter_add", "sort", "split",
-    "std", "swapaxes", "tile", "topk", "tril", "triu", "unsqueeze", "var",
+    "std", "swapaxes", "tile", "topk", "tril", "triu", "unbind", "unsqueeze", "var",
 ]

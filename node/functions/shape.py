@@ -458,3 +458,35 @@ def stack(xs, axis=0):
     if len(shapes) > 1:
         raise ValueError(f"stack needs Nodes of one shape, got {sorted(shapes)}")
     return Stack(axis)(*xs)
+
+
+class Unbind(Function):
+    """x cut along ``axis`` into its slices, that axis removed (a tuple); the gradient stacks them back.
+
+    The inverse of Stack, and one Function for all the slices: a loop over time
+    steps reads them without a full-size gradient per step (which indexing
+    x[t] one step at a time would cost).
+    """
+
+    differentiable_backward = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        lead = (slice(None),) * self.axis
+        return tuple(x[lead + (i,)] for i in range(x.shape[self.axis]))
+
+    def backward(self, *gys):
+        return Stack(self.axis)(*gys)
+
+
+def unbind(x, axis=0):
+    """The slices of ``x`` along ``axis``, that axis removed, as a tuple of Nodes (``torch.unbind``)."""
+    x = as_node(x)
+    if x.ndim == 0:
+        raise ValueError("unbind: a 0-d Node has no axis to cut along")
+    axis = _axis("unbind", "axis", axis, x.ndim)
+    if x.shape[axis] == 0:
+        return ()
+    return tuple(Unbind(axis)(x))

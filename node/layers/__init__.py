@@ -8,10 +8,11 @@ from .layer import Layer, Network, Parameter, Sequential
 from .linear import Linear
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, Flatten, GlobalAvgPool2d, Identity, MaxPool2d
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "GlobalAvgPool2d", "Identity",
-    "GroupNorm", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
+    "GRU", "GRUCell", "GroupNorm", "LSTM", "LSTMCell", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
+    "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
     "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus",
 ]

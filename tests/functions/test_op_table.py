@@ -424,6 +424,7 @@ OPS = [
     Op("layer_norm", lambda x, w, b: F.layer_norm(x, (3, 4), w, b), real((2, 3, 4), (3, 4), (3, 4)), lambda x, w, b: standardize_np(x, (1, 2)) * w + b),
     Op("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), real((3, 4, 2, 3), (4,), (4,)), group_norm_np),
     Op("embedding", lambda w: F.embedding(np.array([[1, 2, 1], [0, 4, 2]]), w) ** 2, real((5, 3)), lambda w: w[np.array([[1, 2, 1], [0, 4, 2]])] ** 2),
+    Op("unbind", lambda a: F.stack(list(F.unbind(a, 1))[::-1], 0) ** 2, real((2, 3, 4)), lambda a: np.stack([a[:, i] for i in range(3)][::-1]) ** 2),
 ]
 
 
