@@ -9,6 +9,7 @@ Modules, in dependency order: ``arithmetic`` (+ - * / ** @ and ``sum_to``),
 """
 from .activation import elu, gelu, leaky_relu, log_softmax, logsigmoid, prelu, relu, selu, sigmoid, silu, softmax, softplus, tanh
 from .arithmetic import add, div, matmul, mul, neg, pow, scale_grad, sub
+from .attention import scaled_dot_product_attention
 from .connection import embedding, linear
 from .conv import conv2d, conv_transpose2d
 from .loss import (
@@ -78,7 +79,7 @@ __all__ = [
     "abs", "adaptive_avg_pool2d", "add", "astype", "avg_pool2d", "batch_norm", "broadcast_to", "clip", "concat", "conv2d", "conv_transpose2d", "div",
     "dropout", "embedding", "exp", "expand_dims", "flatten", "getitem", "global_avg_pool2d", "group_norm", "leaky_relu",
     "layer_norm", "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "mean", "mean_squared_error",
-    "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "sigmoid",
+    "min", "mul", "neg", "nll_loss", "pow", "prelu", "relu", "reshape", "scale_grad", "scaled_dot_product_attention", "sigmoid",
     "sigmoid_cross_entropy", "softmax", "softmax_cross_entropy", "softmax_with_cross_entropy",
     "sqrt", "squeeze", "stack", "sub", "sum", "sum_to", "tanh", "transpose",
     # elementwise (issue 23): comparisons, selection, math, trigonometry, smooth activations

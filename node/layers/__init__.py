@@ -1,5 +1,6 @@
 """Layers: the Layer/Network machinery first, then each kind of layer."""
 from .activation import ELU, GELU, SELU, LeakyReLU, LogSigmoid, LogSoftmax, PReLU, ReLU, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .attention import MultiheadAttention
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
 from .embedding import Embedding
@@ -12,7 +13,7 @@ from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "GlobalAvgPool2d", "Identity",
-    "GRU", "GRUCell", "GroupNorm", "LSTM", "LSTMCell", "Layer", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
+    "GRU", "GRUCell", "GroupNorm", "LSTM", "LSTMCell", "Layer", "LayerNorm", "LeakyReLU", "Linear", "MultiheadAttention", "LogSoftmax", "MaxPool2d", "Network", "PReLU", "Parameter",
     "RNN", "RNNCell", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "as_generator",
     "ELU", "GELU", "LogSigmoid", "SELU", "SiLU", "Softplus",
 ]

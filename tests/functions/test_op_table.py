@@ -425,6 +425,12 @@ OPS = [
     Op("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), real((3, 4, 2, 3), (4,), (4,)), group_norm_np),
     Op("embedding", lambda w: F.embedding(np.array([[1, 2, 1], [0, 4, 2]]), w) ** 2, real((5, 3)), lambda w: w[np.array([[1, 2, 1], [0, 4, 2]])] ** 2),
     Op("unbind", lambda a: F.stack(list(F.unbind(a, 1))[::-1], 0) ** 2, real((2, 3, 4)), lambda a: np.stack([a[:, i] for i in range(3)][::-1]) ** 2),
+    Op(
+        "scaled_dot_product_attention causal",
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+        real((2, 3, 4), (2, 5, 4), (2, 5, 3)),
+        lambda q, k, v: softmax_np(np.where(np.tril(np.ones((3, 5), dtype=bool)), q @ k.swapaxes(-1, -2) / 2, -np.inf)) @ v,
+    ),
 ]
 
 
