@@ -267,7 +267,7 @@ def adaptive_avg_pool2d(x, output_size):
     if len(sizes) != 2:
         raise TypeError(f"adaptive_avg_pool2d: output_size must be an integer >= 1 or a pair of them (or None), got {output_size!r}")
     if x.ndim != 4:
-        raise ValueError(f"adaptive_avg_pool2d: expected input of shape (N, C, H, W), got {x.shape}")
+        raise validation.image_batch_error("adaptive_avg_pool2d", x.shape)
     oh, ow = (
         n if o is None else validation.integer("adaptive_avg_pool2d", f"output_size[{i}]", o, 1) for i, (o, n) in enumerate(zip(sizes, x.shape[2:]))
     )

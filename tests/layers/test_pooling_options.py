@@ -104,7 +104,7 @@ BAD = [
     (lambda: F.max_pool2d(np.ones((1, 1, 4, 4)), (3, 2), padding=(2, 0)), ValueError, r"^max_pool2d: padding \(2, 0\) must be at most half the kernel size \(3, 2\)$"),
     (lambda: F.avg_pool2d(np.ones((1, 1, 4, 4)), 2, ceil_mode="yes"), TypeError, r"^avg_pool2d: ceil_mode must be True or False, got str 'yes'$"),
     (lambda: F.max_pool2d(np.ones((1, 1, 4, 2)), (2, 3)), ValueError, r"^max_pool2d: kernel \(2, 3\) is larger than the padded input \(4, 2\)$"),
-    (lambda: F.adaptive_avg_pool2d(np.ones((1, 4, 4)), 2), ValueError, r"^adaptive_avg_pool2d: expected input of shape \(N, C, H, W\), got \(1, 4, 4\)$"),
+    (lambda: F.adaptive_avg_pool2d(np.ones((1, 4, 4)), 2), ValueError, r"^adaptive_avg_pool2d: expected input of shape \(N, C, H, W\), got \(1, 4, 4\)\. One image \(C, H, W\)\? Add the batch axis"),
     (lambda: F.adaptive_avg_pool2d(np.ones((1, 1, 4, 4)), (2, 2, 2)), TypeError, r"^adaptive_avg_pool2d: output_size must be an integer >= 1 or a pair"),
     (lambda: F.adaptive_avg_pool2d(np.ones((1, 1, 4, 4)), (2, -1)), ValueError, r"^adaptive_avg_pool2d: output_size\[1\] must be an integer >= 1, got -1$"),
 ]
