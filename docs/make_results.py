@@ -23,7 +23,14 @@ RUNS = {
     "convnet_center": (f"python examples/center_loss_convnet.py {DATA} --epochs 8", "LeNets++, NLL + Center Loss (paper form, α 0.5, λ 1)"),
     "convnet_softmax": (f"python examples/center_loss_convnet.py {DATA} --epochs 8 --lambda 0", "LeNets++, NLL only"),
     "soft_target": (f"python examples/soft_target_sigmoid.py {DATA}", "Sigmoid cross entropy: custom Function vs primitive ops"),
+    "char_lstm": ("python examples/char_lstm.py", "Character-level LSTM"),
+    "tiny_gpt": ("python examples/tiny_gpt.py", "Tiny GPT"),
 }
+# How the text examples' full runs were timed (the machine and what else ran on it), said under their tables.
+TEXT_MACHINE = (
+    "Timed on a machine with two CPU cores that other processes (test runs of other work) shared throughout, "
+    "so the wall times are upper bounds for two free cores."
+)
 # Runs that did not go straight through, said next to their numbers.
 NOTES = {
     "compare_quick": "The PC run was retrained after `compare_losses.py` stopped dividing λ_PC out of the PC centers' "
@@ -68,6 +75,39 @@ def section(runs, name, body):
     if load(runs, name) is None:
         return lines + ["Not run in this session.", ""]
     return lines + body + ([NOTES[name], ""] if name in NOTES else [])
+
+
+def text_sections(runs):
+    """The two text examples: the validation loss every --eval-every steps, the result in one sentence, and the sample."""
+    out = [
+        "## Language models on Shakespeare: a character-level LSTM and a tiny GPT",
+        "",
+        "Both learn the next character of `examples/data/shakespeare.txt`: the first 300,000 characters of Shakespeare's plays",
+        "(public domain) as collected in the tiny-shakespeare file of Andrej Karpathy's char-rnn (github.com/karpathy/char-rnn,",
+        "data/tinyshakespeare/input.txt), 62 distinct characters, the last 10% held out for validation. Losses are cross",
+        "entropies in nats per character: a uniform guess scores ln 62 = 4.13, the character frequencies alone about 3.3.",
+        "",
+    ]
+    for name in ("char_lstm", "tiny_gpt"):
+        result = load(runs, name)
+        body = []
+        if result:
+            body = ["| step | train loss | validation loss | minutes |", "|---|---|---|---|"]
+            body += [f"| {r['step']} | {r['train_loss']:.4f} | {r['validation_loss']:.4f} | {r['seconds_total'] / 60:.1f} |" for r in result["history"]]
+            body += [
+                "",
+                f"{result['run']}, {result['parameters']:,} parameters: validation loss **{result['validation_loss']:.2f}** "
+                f"after {result['steps']} steps and {result['seconds'] / 60:.1f} minutes. {TEXT_MACHINE}",
+                "",
+                f"A sample (temperature {result['args']['temperature']}, after a newline):",
+                "",
+                "```text",
+                result["sample"].strip("\n"),
+                "```",
+                "",
+            ]
+        out += section(runs, name, body)
+    return out
 
 
 def main(runs):
@@ -167,6 +207,7 @@ def main(runs):
             "",
         ]
     out += section(runs, "soft_target", body)
+    out += text_sections(runs)
     (DOCS / "results.md").write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
     print(f"wrote {DOCS / 'results.md'}")
 
