@@ -31,7 +31,7 @@ import node
 import node.functions as F
 
 PRESETS = {
-    "full": {"steps": 2000, "batch_size": 32, "block": 64, "embed": 32, "hidden": 256, "layers": 1, "eval_every": 200},
+    "full": {"steps": 1500, "batch_size": 32, "block": 64, "embed": 32, "hidden": 256, "layers": 1, "eval_every": 250},
     "tiny": {"steps": 30, "batch_size": 8, "block": 16, "embed": 8, "hidden": 32, "layers": 1, "eval_every": 15},
 }
 
@@ -76,7 +76,7 @@ def main(argv=None):
         scores, _ = model(inputs)
         return F.cross_entropy(scores.reshape(-1, len(data)), targets.reshape(-1))
 
-    began = chartext.start_clock(history)
+    clock = chartext.Clock(history)
     running = node.metrics.RunningMean()
     for step in range(start + 1, args.steps + 1):
         model.train()
@@ -91,7 +91,7 @@ def main(argv=None):
         if step % args.eval_every == 0 or step == args.steps:
             model.eval()
             validation = chartext.validation_loss(loss_of, data.validation, args.block)
-            chartext.evaluate(history, step, running.value(), validation, began)
+            chartext.evaluate(history, step, running.value(), validation, clock)
             running = node.metrics.RunningMean()
             checkpoint.save(step - 1, history)
 

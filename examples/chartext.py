@@ -226,20 +226,29 @@ def steps_to_train(start, steps):
     return common.epochs_to_train(start, steps, unit="step")
 
 
-def start_clock(history):
-    """The time.perf_counter() at which the run would have started had it never stopped: now, less the seconds
-    its earlier part (a resumed run's ``history``) took. ``time.perf_counter() - start_clock(history)`` is then
-    the run's time so far, validation included."""
-    return time.perf_counter() - (history[-1]["seconds_total"] if history else 0.0)
+class Clock:
+    """The run's time so far, in wall-clock and CPU seconds (``time.process_time``: every thread of this process),
+    counting a resumed run's earlier part (the last record of ``history``). Validation counts too."""
+
+    def __init__(self, history):
+        last = history[-1] if history else {}
+        self.wall = time.perf_counter() - last.get("seconds_total", 0.0)
+        self.cpu = time.process_time() - last.get("cpu_seconds_total", 0.0)
+
+    def read(self):
+        return {"seconds_total": time.perf_counter() - self.wall, "cpu_seconds_total": time.process_time() - self.cpu}
 
 
-def evaluate(history, step, train_loss, validation, began, **extra):
-    """Append a record of ``step`` to ``history`` and print it; ``began`` is what :func:`start_clock` returned."""
-    record = {"step": step, "train_loss": train_loss, "validation_loss": validation, **extra}
-    record["seconds_total"] = time.perf_counter() - began
+def evaluate(history, step, train_loss, validation, clock, **extra):
+    """Append a record of ``step`` to ``history`` (the losses, ``extra`` and the :class:`Clock`'s times) and print it."""
+    record = {"step": step, "train_loss": train_loss, "validation_loss": validation, **extra, **clock.read()}
     history.append(record)
     shown = "".join(f", {name} {value:.3g}" for name, value in extra.items())
-    print(f"step {step}: train loss {train_loss:.4f}, validation loss {validation:.4f}{shown} ({record['seconds_total']:.0f} s)", flush=True)
+    print(
+        f"step {step}: train loss {train_loss:.4f}, validation loss {validation:.4f}{shown} "
+        f"({record['seconds_total']:.0f} s, {record['cpu_seconds_total']:.0f} s of CPU)",
+        flush=True,
+    )
     return record
 
 
@@ -253,6 +262,7 @@ def report(out, name, history, sample, args, parameters):
         "train_loss": last.get("train_loss"),
         "validation_loss": last.get("validation_loss"),
         "seconds": last.get("seconds_total"),
+        "cpu_seconds": last.get("cpu_seconds_total"),
         "sample": sample,
         "history": history,
         "args": vars(args),

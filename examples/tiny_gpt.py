@@ -39,7 +39,7 @@ import node
 import node.functions as F
 
 PRESETS = {
-    "full": {"steps": 2000, "batch_size": 16, "block": 64, "width": 128, "heads": 4, "layers": 4, "warmup": 100, "eval_every": 200},
+    "full": {"steps": 1500, "batch_size": 16, "block": 64, "width": 128, "heads": 4, "layers": 4, "warmup": 100, "eval_every": 250},
     "tiny": {"steps": 30, "batch_size": 8, "block": 16, "width": 32, "heads": 2, "layers": 1, "warmup": 5, "eval_every": 15},
 }
 
@@ -140,7 +140,7 @@ def main(argv=None):
     def loss_of(inputs, targets):
         return F.cross_entropy(model(inputs).reshape(-1, len(data)), targets.reshape(-1))
 
-    began = chartext.start_clock(history)
+    clock = chartext.Clock(history)
     running = node.metrics.RunningMean()
     for step in range(start + 1, args.steps + 1):
         model.train()
@@ -157,7 +157,7 @@ def main(argv=None):
         if step % args.eval_every == 0 or step == args.steps:
             model.eval()
             validation = chartext.validation_loss(loss_of, data.validation, args.block)
-            chartext.evaluate(history, step, running.value(), validation, began, lr=lr)
+            chartext.evaluate(history, step, running.value(), validation, clock, lr=lr)
             running = node.metrics.RunningMean()
             checkpoint.save(step - 1, history)
 
