@@ -28,8 +28,9 @@ RUNS = {
 }
 # How the text examples' full runs were timed (the machine and what else ran on it), said under their tables.
 TEXT_MACHINE = (
-    "Timed on a machine with two CPU cores that other processes (test runs of other work) shared throughout, "
-    "so the wall times are upper bounds for two free cores."
+    "Timed with `nice` and `OPENBLAS_NUM_THREADS=1` (one BLAS thread) on a machine with two CPU cores that other "
+    "processes (test runs of other work) shared throughout: the wall time is an upper bound for two free cores, "
+    "and the CPU time is what the run itself used."
 )
 # Runs that did not go straight through, said next to their numbers.
 NOTES = {
@@ -92,12 +93,16 @@ def text_sections(runs):
         result = load(runs, name)
         body = []
         if result:
-            body = ["| step | train loss | validation loss | minutes |", "|---|---|---|---|"]
-            body += [f"| {r['step']} | {r['train_loss']:.4f} | {r['validation_loss']:.4f} | {r['seconds_total'] / 60:.1f} |" for r in result["history"]]
+            body = ["| step | train loss | validation loss | minutes | CPU minutes |", "|---|---|---|---|---|"]
+            body += [
+                f"| {r['step']} | {r['train_loss']:.4f} | {r['validation_loss']:.4f} | {r['seconds_total'] / 60:.1f} | {r['cpu_seconds_total'] / 60:.1f} |"
+                for r in result["history"]
+            ]
             body += [
                 "",
                 f"{result['run']}, {result['parameters']:,} parameters: validation loss **{result['validation_loss']:.2f}** "
-                f"after {result['steps']} steps and {result['seconds'] / 60:.1f} minutes. {TEXT_MACHINE}",
+                f"after {result['steps']} steps, in {result['seconds'] / 60:.1f} minutes ({result['cpu_seconds'] / 60:.1f} minutes of CPU time). "
+                + TEXT_MACHINE,
                 "",
                 f"A sample (temperature {result['args']['temperature']}, after a newline):",
                 "",
