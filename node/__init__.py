@@ -12,8 +12,8 @@ The package reads in dependency order:
     layers       Layer, Network, Sequential, Linear, Conv2d, ...
     optim        SGD, Adam, StepLR
     data         IDX files, MNIST, DataLoader
-    losses       CenterLoss (paper form), LearnableCenterLoss, PCLoss
-    metrics      accuracy, compactness, silhouette, center separation
+    losses       CenterLoss (paper form), LearnableCenterLoss, PCLoss, metric learning (Contrastive, Triplet, NormFace, CosFace, ArcFace, SphereFace)
+    metrics      accuracy, compactness, silhouette, center separation; verification, pair accuracy, retrieval
     plot         feature scatter plots and training curves (matplotlib, lazily)
     dot          the graph as Graphviz DOT text
 """
@@ -94,8 +94,11 @@ from .layers import (
     GELU, SiLU, ELU, SELU, Softplus, LogSigmoid,
 )
 from .losses import (
+    ArcFace,
     BCEWithLogitsLoss,
     CenterLoss,
+    ContrastiveLoss,
+    CosFace,
     CosineEmbeddingLoss,
     CrossEntropyLoss,
     HuberLoss,
@@ -104,8 +107,11 @@ from .losses import (
     LearnableCenterLoss,
     MSELoss,
     NLLLoss,
+    NormFace,
     PCLoss,
     SmoothL1Loss,
+    SphereFace,
+    TripletLoss,
 )
 from .optim import (
     SGD,
@@ -141,6 +147,8 @@ __all__ = [
     # loss layers (node/losses/standard.py)
     "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
     "NLLLoss", "SmoothL1Loss",
+    # metric-learning losses (node/losses/metric_learning.py)
+    "ArcFace", "ContrastiveLoss", "CosFace", "NormFace", "SphereFace", "TripletLoss",
     # optimizers, schedules and clipping (node/optim/)
     "Adagrad", "AdamW", "CosineAnnealingLR", "LRScheduler", "LinearLR", "MultiStepLR", "OneCycleLR", "RMSprop",
     "ReduceLROnPlateau", "SequentialLR", "clip_grad_norm_", "clip_grad_value_",
