@@ -24,8 +24,7 @@ R-precision, MAP@R as pytorch-metric-learning defines them) measure them.
 """
 import numpy as np
 
-from . import backend
-from .config import as_generator
+from . import backend, config
 
 
 def _host(features, labels):
@@ -468,7 +467,7 @@ def pairs(features, labels, n_same, n_diff, rng):
     """
     x, y = _features_and_labels("pairs", features, labels)
     n_same, n_diff = _count("pairs", "n_same", n_same), _count("pairs", "n_diff", n_diff)
-    generator = as_generator(rng)
+    generator = config.as_generator(rng)
     order = np.argsort(y, kind="stable")
     _, inverse, counts = np.unique(y[order], return_inverse=True, return_counts=True)
     end = np.cumsum(counts)[inverse]  # one past the last position of each sample's class
