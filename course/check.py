@@ -166,7 +166,7 @@ def main(argv=None):
         p, f = grade(number, known[number], folder, sys.stdout)
         passed, failed = passed + p, failed + f
         if args.times:
-            print(f"step {number:02d}: {time.perf_counter() - start:.1f} s")
+            print(f"step {number:02d}: {time.perf_counter() - start:.2f} s")
     print(f"course: {passed} passed, {failed} failed of {passed + failed} exercises")
     return 0 if failed == 0 else 1
 
