@@ -7,7 +7,8 @@ the two added; then --layers blocks, each
     x = x + attention(layer_norm(x))        causal self-attention, --heads heads
     x = x + mlp(layer_norm(x))              Linear(d, 4d), GELU, Linear(4d, d)
 
-(pre-LayerNorm residual blocks, node.LayerNorm and node.GELU), a last LayerNorm
+(pre-LayerNorm residual blocks, node.LayerNorm, and node.GELU in the tanh form
+GPT-2 uses, which costs less than the exact one's erf), a last LayerNorm
 and a linear layer to the scores of the next character at every position. The
 attention is causal: position t attends to positions 0..t only
 (node.functions.scaled_dot_product_attention with is_causal=True), so every
@@ -39,7 +40,7 @@ import node
 import node.functions as F
 
 PRESETS = {
-    "full": {"steps": 1500, "batch_size": 16, "block": 64, "width": 128, "heads": 4, "layers": 4, "warmup": 100, "eval_every": 250},
+    "full": {"steps": 2000, "batch_size": 16, "block": 64, "width": 128, "heads": 4, "layers": 4, "warmup": 100, "eval_every": 250},
     "tiny": {"steps": 30, "batch_size": 8, "block": 16, "width": 32, "heads": 2, "layers": 1, "warmup": 5, "eval_every": 15},
 }
 
@@ -67,7 +68,7 @@ class Block(node.Network):
         self.norm1 = node.LayerNorm(width)
         self.attention = CausalSelfAttention(width, heads, rng)
         self.norm2 = node.LayerNorm(width)
-        self.mlp = node.Sequential(node.Linear(width, 4 * width, rng=rng), node.GELU(), node.Linear(4 * width, width, rng=rng))
+        self.mlp = node.Sequential(node.Linear(width, 4 * width, rng=rng), node.GELU("tanh"), node.Linear(4 * width, width, rng=rng))
 
     def forward(self, x):
         x = x + self.attention(self.norm1(x))

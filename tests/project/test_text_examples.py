@@ -172,7 +172,8 @@ def test_help_lists_every_option_with_a_text(tmp_path, example):
     assert result.returncode == 0, result.stderr
     for option in ("--data", "--steps", "--limit", "--seed", "--device", "--out", "--resume", "--tiny", "--temperature", "--prompt"):
         assert option in result.stdout
-    assert "(default: 1500; with --tiny: 30)" in " ".join(result.stdout.split())
+    steps = __import__(example).PRESETS["full"]["steps"]
+    assert f"(default: {steps}; with --tiny: 30)" in " ".join(result.stdout.split())
     assert tree(tmp_path) == []
 
 
