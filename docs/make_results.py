@@ -26,12 +26,8 @@ RUNS = {
     "char_lstm": ("python examples/char_lstm.py", "Character-level LSTM"),
     "tiny_gpt": ("python examples/tiny_gpt.py", "Tiny GPT"),
 }
-# How the text examples' full runs were timed (the machine and what else ran on it), said under their tables.
-TEXT_MACHINE = (
-    "Timed with `nice` and `OPENBLAS_NUM_THREADS=1` (one BLAS thread) on a machine with two CPU cores that other "
-    "processes (test runs of other work) shared throughout: the wall time is an upper bound for two free cores, "
-    "and the CPU time is what the run itself used."
-)
+# How the text examples' full runs were timed; what else ran then is in their NOTES.
+TEXT_MACHINE = "Timed with `nice` and `OPENBLAS_NUM_THREADS=1` (one BLAS thread) on a machine with two CPU cores."
 # Runs that did not go straight through, said next to their numbers.
 NOTES = {
     "compare_quick": "The PC run was retrained after `compare_losses.py` stopped dividing λ_PC out of the PC centers' "
@@ -47,6 +43,11 @@ NOTES = {
     "and 8 epochs at lr 0.001 stop well before the first learning-rate step of the PyTorch LeNets++ recipe "
     "this example follows (×0.8 at epoch 20).",
 }
+NOTES["char_lstm"] = (
+    "Run at commit 564c645. Other processes (test runs of other work) kept the load average near 3 on the two cores "
+    "throughout, and the run got 78% of one core: its wall time is an upper bound for two free cores."
+)
+NOTES["tiny_gpt"] = "Run at commit c1cbda7, on a machine that was otherwise nearly idle (load average about 1: this run, at 99% of one core)."
 COLUMNS = ["run", "test_accuracy", "compactness", "silhouette", "center_separation"]
 
 
@@ -86,7 +87,7 @@ def text_sections(runs):
         "Both learn the next character of `examples/data/shakespeare.txt`: the first 300,000 characters of Shakespeare's plays",
         "(public domain) as collected in the tiny-shakespeare file of Andrej Karpathy's char-rnn (github.com/karpathy/char-rnn,",
         "data/tinyshakespeare/input.txt), 62 distinct characters, the last 10% held out for validation. Losses are cross",
-        "entropies in nats per character: a uniform guess scores ln 62 = 4.13, the character frequencies alone about 3.3.",
+        "entropies in nats per character: a uniform guess scores ln 62 = 4.13, the training part's character frequencies 3.40.",
         "",
     ]
     for name in ("char_lstm", "tiny_gpt"):
@@ -100,9 +101,9 @@ def text_sections(runs):
             ]
             body += [
                 "",
-                f"{result['run']}, {result['parameters']:,} parameters: validation loss **{result['validation_loss']:.2f}** "
-                f"after {result['steps']} steps, in {result['seconds'] / 60:.1f} minutes ({result['cpu_seconds'] / 60:.1f} minutes of CPU time). "
-                + TEXT_MACHINE,
+                f"{result['run']}, {result['parameters']:,} parameters: validation loss **{result['validation_loss']:.3f}** "
+                f"after {result['steps']} steps and {result['seconds'] / 60:.1f} minutes of training, the validations included "
+                f"({result['cpu_seconds'] / 60:.1f} minutes of CPU time). " + TEXT_MACHINE,
                 "",
                 f"A sample (temperature {result['args']['temperature']}, after a newline):",
                 "",

@@ -15,9 +15,10 @@ The text is examples/data/shakespeare.txt: 300 KB of Shakespeare's plays (public
 domain), the first part of the tiny-shakespeare file of Andrej Karpathy's
 char-rnn (github.com/karpathy/char-rnn, data/tinyshakespeare/input.txt). The
 last 10% is the validation part (see examples/chartext.py for the batches, the
-validation loss and the sampling). Always predicting the most frequent character
-gives a loss of about 3.3 nats; the full configuration's result on two CPU
-cores is in docs/results.md.
+validation loss and the sampling). A uniform guess scores ln 62 = 4.13 nats,
+the characters' frequencies without any context 3.40. The full configuration
+reaches a validation loss of 1.49 after 1500 steps, in under 7 minutes on two
+CPU cores shared with other work (docs/results.md).
 
 Writes metrics.json (losses, the sample, the history) and checkpoint.npz to --out.
 

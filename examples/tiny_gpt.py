@@ -25,8 +25,8 @@ The text is examples/data/shakespeare.txt: 300 KB of Shakespeare's plays (public
 domain), the first part of the tiny-shakespeare file of Andrej Karpathy's
 char-rnn (github.com/karpathy/char-rnn, data/tinyshakespeare/input.txt). The
 last 10% is the validation part (see examples/chartext.py for the batches, the
-validation loss and the sampling). The full configuration's result on two CPU
-cores is in docs/results.md.
+validation loss and the sampling). The full configuration reaches a validation
+loss of 1.61 after 2000 steps, in under 6 minutes on two CPU cores (docs/results.md).
 
 Writes metrics.json (losses, the sample, the history) and checkpoint.npz to --out.
 
