@@ -34,20 +34,29 @@ def conv_block(c_in, c_out, rng):
 
 
 class LeNetsPlusPlus(node.Network):
-    def __init__(self, rng):
+    """LeNets++: ``feature_dim`` features (2 in the paper) and ``num_classes`` log-softmax outputs.
+
+    ``num_classes=None`` leaves the output layer out: forward then returns
+    (features, None), for losses that own their class weights (NormFace,
+    CosFace, ArcFace in examples/open_set.py). ``mean`` and ``std`` normalize
+    the 0-255 pixels (MNIST's by default).
+    """
+
+    def __init__(self, rng, feature_dim=2, num_classes=10, mean=MEAN, std=STD):
+        self.mean, self.std = mean, std
         self.body = node.Sequential(
             *conv_block(1, 32, rng), *conv_block(32, 32, rng), node.MaxPool2d(2),
             *conv_block(32, 64, rng), *conv_block(64, 64, rng), node.MaxPool2d(2),
             *conv_block(64, 128, rng), *conv_block(128, 128, rng), node.MaxPool2d(2),
         )
-        self.feature = node.Linear(128 * 3 * 3, 2, rng=rng)
+        self.feature = node.Linear(128 * 3 * 3, feature_dim, rng=rng)
         self.feature_act = node.PReLU(1)
-        self.output = node.Linear(2, 10, rng=rng)
+        self.output = None if num_classes is None else node.Linear(feature_dim, num_classes, rng=rng)
 
     def forward(self, x):
-        h = self.body((x / 255 - MEAN) / STD)
+        h = self.body((x / 255 - self.mean) / self.std)
         features = self.feature_act(self.feature(F.flatten(h)))
-        return features, self.output(features).log_softmax()
+        return features, None if self.output is None else self.output(features).log_softmax()
 
 
 def main(argv=None):

@@ -45,6 +45,7 @@ NOTEBOOKS = {
     "01_autograd.ipynb": ["docs/autograd.md", "notebooks/src/autograd_in_jupyter.md"],
     "02_center_loss.ipynb": ["docs/center_loss.md", "notebooks/src/center_loss_training.md"],
     "03_higher_order.ipynb": ["docs/higher_order.md?"],
+    "04_open_set.ipynb": ["docs/open_set.md"],
 }
 
 COURSE_SETUP = "notebooks/src/course_setup.md"  # the first cell of every course notebook: makes `import course` work
