@@ -15,7 +15,8 @@ Models (``--models``, comma-separated): ``softmax`` (the paper's A),
 ``contrastive`` (B: softmax + λ_B·ContrastiveLoss on the batch's pairs),
 ``center`` (C: softmax + Center Loss in the paper's form, λ and α),
 ``learnable`` (Center Loss with learnable centers, SGD lr 0.5), ``pc``
-(softmax + learnable Center Loss - PC loss, as examples/compare_losses.py),
+(softmax + learnable Center Loss - λ_pc·PC loss, PC's centers on their own
+SGD at lr 0.01, as in examples/compare_losses.py),
 ``normface``, ``cosface``, ``arcface`` (the loss owns the class weights).
 Each runs ``--seeds`` times (seeds --seed, --seed + 1, ...); the report gives
 mean ± std over them. ``--sensitivity`` adds the paper's study for model C:
@@ -146,7 +147,7 @@ def sensitivity_runs(args, lambdas, alphas):
 
 
 def build(model_name, lam, alpha, seed, args):
-    """(network, losses {name: layer}, parts to checkpoint, optimizers, scheduler, classifier(features) -> scores)."""
+    """(network, losses {name: layer}, parts to checkpoint {name: part}, optimizers [the network's first])."""
     k, d = len(SEEN), args.feature_dim
     margin = model_name in ("normface", "cosface", "arcface")
     mean, std = NORMALIZATION[args.dataset]
@@ -189,7 +190,7 @@ def training_loss(net, losses, x, t, args, where):
 
 
 def features_of(net, losses, dataset, batch_size=500):
-    """(features, closed-set scores or None, labels) as NumPy arrays, without a graph."""
+    """(features, closed-set scores, labels) as NumPy arrays, without a graph; margin heads score with logits (no margin)."""
     features, scores, labels = [], [], []
     with node.no_grad():
         for x, t in node.DataLoader(dataset, batch_size=batch_size, shuffle=False):
