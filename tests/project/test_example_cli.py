@@ -347,3 +347,29 @@ def test_edge_values_of_the_numeric_options_are_accepted(tmp_path, monkeypatch, 
     args = vars(parsed.value.args[0])
     assert {name: args[name] for name in expected} == expected
     assert all(type(args[name]) is type(value) for name, value in expected.items())
+
+
+def test_gpu_check_script_parses_and_names_what_it_runs():
+    """benchmarks/gpu_check.sh is valid bash, and every script and option it runs exists (it runs only where a GPU is lent)."""
+    import shutil
+
+    script = REPO / "benchmarks" / "gpu_check.sh"
+    if shutil.which("bash"):
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    text = script.read_text(encoding="utf-8")
+    for path, options in [
+        ("examples/center_loss_mnist.py", ["--device", "--data", "--epochs", "--out"]),
+        ("examples/center_loss_convnet.py", ["--device", "--data", "--epochs", "--limit", "--out"]),
+        ("examples/tiny_gpt.py", ["--device", "--tiny", "--out"]),
+        ("benchmarks/mlp_step.py", ["--device", "--repeats", "--limit", "--no-memory"]),
+        ("benchmarks/conv_step.py", ["--device", "--repeats", "--steps", "--no-memory", "--models"]),
+    ]:
+        assert f"python {path}" in text, f"gpu_check.sh no longer runs {path}"
+        source = (REPO / path).read_text(encoding="utf-8")
+        if path == "examples/tiny_gpt.py":
+            source += (REPO / "examples" / "chartext.py").read_text(encoding="utf-8") + (REPO / "examples" / "common.py").read_text(encoding="utf-8")
+        elif path.startswith("examples/"):
+            source += (REPO / "examples" / "common.py").read_text(encoding="utf-8")
+        for option in options:
+            assert f'"{option}"' in source, f"{path} has no option {option}, which gpu_check.sh passes"
