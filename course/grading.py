@@ -62,6 +62,25 @@ def expect(condition, message):
         raise Wrong(message)
 
 
+def depends_on(g, node):
+    """Whether ``node`` is among the inputs of the Functions behind ``g``: is the gradient ``g`` recorded from it?
+
+    A backward written on ``.data`` gives a Node too, but one whose graph does
+    not reach the inputs, so step 12 could not differentiate it again.
+    """
+    seen, stack = set(), [getattr(g, "creator", None)]
+    while stack:
+        function = stack.pop()
+        if function is None or id(function) in seen:
+            continue
+        seen.add(id(function))
+        for x in function.inputs:
+            if x is node:
+                return True
+            stack.append(getattr(x, "creator", None))
+    return False
+
+
 def central_gradient(f, arrays, upstream, h=1e-6):
     """The gradient of ``sum(upstream * f(*arrays))`` with respect to each array, by central differences in float64."""
     arrays = [np.array(a, dtype=np.float64) for a in arrays]

@@ -77,26 +77,7 @@ def main(argv=None):
         scores, _ = model(inputs)
         return F.cross_entropy(scores.reshape(-1, len(data)), targets.reshape(-1))
 
-    clock = chartext.Clock(history)
-    running = node.metrics.RunningMean()
-    for step in range(start + 1, args.steps + 1):
-        model.train()
-        inputs, targets = windows.next()
-        optimizer.zero_grad()
-        loss = loss_of(inputs, targets)
-        common.stop_if_not_finite(loss, f"step {step}")
-        loss.backward()
-        node.clip_grad_norm_(model.parameters(), args.clip)
-        optimizer.step()
-        running.add(loss)
-        if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
-            validation = chartext.validation_loss(loss_of, data.validation, args.block)
-            chartext.evaluate(history, step, running.value(), validation, clock)
-            running = node.metrics.RunningMean()
-            checkpoint.save(step - 1, history)
-
-    model.eval()
+    chartext.train(args, model, optimizer, loss_of, windows, data, checkpoint, start, history)
     state = None
 
     def next_scores(codes):

@@ -252,6 +252,39 @@ def evaluate(history, step, train_loss, validation, clock, **extra):
     return record
 
 
+def train(args, model, optimizer, loss_of, windows, data, checkpoint, start, history, schedule=None):
+    """The training loop both examples share, from step ``start + 1`` to ``args.steps``.
+
+    A step: a batch of windows, the loss, backward, the gradient clipped to
+    ``args.clip``, the optimizer's step and the ``schedule``'s (if any). Every
+    ``args.eval_every`` steps and at the last one the validation loss is
+    measured, a record appended to ``history`` (with the learning rate the
+    step used, when a schedule changes it) and a checkpoint written.
+    """
+    clock = Clock(history)
+    running = node.metrics.RunningMean()
+    for step in range(start + 1, args.steps + 1):
+        model.train()
+        inputs, targets = windows.next()
+        optimizer.zero_grad()
+        loss = loss_of(inputs, targets)
+        common.stop_if_not_finite(loss, f"step {step}")
+        loss.backward()
+        node.clip_grad_norm_(model.parameters(), args.clip)
+        extra = {} if schedule is None else {"lr": optimizer.param_groups[0]["lr"]}
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        running.add(loss)
+        if step % args.eval_every == 0 or step == args.steps:
+            model.eval()
+            validation = validation_loss(loss_of, data.validation, args.block)
+            evaluate(history, step, running.value(), validation, clock, **extra)
+            running = node.metrics.RunningMean()
+            checkpoint.save(step - 1, history)
+    model.eval()
+
+
 def report(out, name, history, sample, args, parameters):
     """Print the sample and write metrics.json; returns the metrics."""
     last = history[-1] if history else {}

@@ -30,7 +30,7 @@ def _kind(value):
 
 def integer(owner, name, value, minimum=None, maximum=None):
     """``value`` as an int, checked to be an integer (not a bool or a float) in [minimum, maximum]."""
-    bounds = _bounds(minimum, maximum)
+    bounds = interval(minimum, maximum)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an integer{bounds}, got {_kind(value)} {_shown(value)}")
     value = int(value)
@@ -41,7 +41,7 @@ def integer(owner, name, value, minimum=None, maximum=None):
 
 def real(owner, name, value, minimum=None, maximum=None, open_minimum=False, open_maximum=False):
     """``value`` as a float, checked to be a finite real number in the given range (ends closed unless open_*)."""
-    bounds = _range(minimum, maximum, open_minimum, open_maximum)
+    bounds = interval(minimum, maximum, open_minimum, open_maximum)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a finite number{bounds}, got {_kind(value)} {_shown(value)}")
     value = float(value)
@@ -66,10 +66,10 @@ def int_or_pair(owner, name, value, minimum=None):
     number for both axes or one per axis (height, width), as PyTorch accepts them.
     """
     if isinstance(value, (tuple, list)):
-        return pair(owner, name, value, lambda o, n, v: integer(o, n, v, minimum), f"integers{_bounds(minimum, None)}")
+        return pair(owner, name, value, lambda o, n, v: integer(o, n, v, minimum), f"integers{interval(minimum)}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(
-            f"{owner}: {name} must be an integer{_bounds(minimum, None)} or a pair of them, got {_kind(value)} {_shown(value)}"
+            f"{owner}: {name} must be an integer{interval(minimum)} or a pair of them, got {_kind(value)} {_shown(value)}"
         )
     value = integer(owner, name, value, minimum)
     return value, value
@@ -109,7 +109,13 @@ def float_dtype(owner, name, value):
 
 def interval(minimum=None, maximum=None, open_minimum=False, open_maximum=False):
     """A range as the messages write it: ``" in [0, 1)"``, ``" >= 0"``, ``" > 0"``, or ``""`` for no bounds."""
-    return _range(minimum, maximum, open_minimum, open_maximum)
+    if minimum is not None and maximum is not None:
+        return f" in {'(' if open_minimum else '['}{minimum}, {maximum}{')' if open_maximum else ']'}"
+    if minimum is not None:
+        return f" {'>' if open_minimum else '>='} {minimum}"
+    if maximum is not None:
+        return f" {'<' if open_maximum else '<='} {maximum}"
+    return ""
 
 
 def image_batch_error(owner, shape):
@@ -130,23 +136,3 @@ def image_batch_error(owner, shape):
     elif len(shape) == 3:
         message += f". One image (C, H, W)? Add the batch axis: x.reshape(1, {', '.join(map(str, shape))})"
     return ValueError(message)
-
-
-def _bounds(minimum, maximum):
-    if minimum is not None and maximum is not None:
-        return f" in [{minimum}, {maximum}]"
-    if minimum is not None:
-        return f" >= {minimum}"
-    if maximum is not None:
-        return f" <= {maximum}"
-    return ""
-
-
-def _range(minimum, maximum, open_minimum, open_maximum):
-    if minimum is not None and maximum is not None:
-        return f" in {'(' if open_minimum else '['}{minimum}, {maximum}{')' if open_maximum else ']'}"
-    if minimum is not None:
-        return f" {'>' if open_minimum else '>='} {minimum}"
-    if maximum is not None:
-        return f" {'<' if open_maximum else '<='} {maximum}"
-    return ""

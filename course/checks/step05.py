@@ -1,7 +1,7 @@
 """Grading of step 5: arrays and broadcasting."""
 import numpy as np
 
-from course.grading import Wrong, expect, expect_close, expect_gradients
+from course.grading import Wrong, depends_on, expect, expect_close, expect_gradients
 from course.solutions.step03_walk import backward as walk
 
 
@@ -19,21 +19,6 @@ def _is_node(what, g):
     expect(hasattr(g, "data") and not isinstance(g, np.ndarray),
            f"{what}: the gradient is a {type(g).__name__}, not a Node: compute it with Node operations "
            "(gy * x1, sum_to_node(...)), not on .data, so that step 12 can differentiate it")
-
-
-def _depends_on(g, node):
-    """Whether ``node`` is among the inputs of the Functions behind ``g`` (the recorded graph of a gradient)."""
-    seen, stack = set(), [getattr(g, "creator", None)]
-    while stack:
-        function = stack.pop()
-        if function is None or id(function) in seen:
-            continue
-        seen.add(id(function))
-        for x in function.inputs:
-            if x is node:
-                return True
-            stack.append(getattr(x, "creator", None))
-    return False
 
 
 def exercise_1(step, rng):
@@ -68,7 +53,7 @@ def exercise_2(step, rng):
         # but from a copy of the numbers: nothing leads back to x1.
         for name, gradient, other in [("x0", x0.grad, "x1"), ("x1", x1.grad, "x0")]:
             source = x1 if other == "x1" else x0
-            expect(_depends_on(gradient, source),
+            expect(depends_on(gradient, source),
                    f"{what}: {name}.grad is right but is not computed from the Node {other} (walking the creators of {name}.grad "
                    f"never reaches {other}): Mul.backward used {other}.data, or wrapped numbers in a new Node; write it with "
                    f"the input Nodes themselves (gy * {other}, then sum_to_node), so that step 12 can differentiate it again")

@@ -1,7 +1,7 @@
 """Grading of step 7: softmax with cross entropy."""
 import numpy as np
 
-from course.grading import Wrong, expect, expect_close, expect_gradients
+from course.grading import Wrong, depends_on, expect, expect_close, expect_gradients
 from course.solutions.step03_walk import backward as walk
 
 
@@ -67,21 +67,6 @@ def _scale_hint(expected, got, N, gy):
     return f" (got/expected = ×{r:.6g}{': ' + guess if guess else ''})"
 
 
-def _reaches(g, node):
-    """Whether ``node`` is among the inputs of the Functions behind ``g`` (the recorded graph of a gradient)."""
-    seen, stack = set(), [getattr(g, "creator", None)]
-    while stack:
-        function = stack.pop()
-        if function is None or id(function) in seen:
-            continue
-        seen.add(id(function))
-        for x in function.inputs:
-            if x is node:
-                return True
-            stack.append(getattr(x, "creator", None))
-    return False
-
-
 def _gradient_of(step, f, x, upstream):
     node = step.Node(np.array(x, dtype=np.float64))
     walk(f(node), step.Node(upstream))
@@ -143,7 +128,7 @@ def exercise_3(step, rng):
         raise Wrong(f"{wrong}{_scale_hint(expected, gx, N, gy)}") from None
     # Recording is on (as in every walk of this course): the gradient must be made by engine ops from the input
     # Node, so that it can be differentiated again (step 12). Node(numbers) is a Node, but a constant.
-    expect(_reaches(gx, f.inputs[0]),
+    expect(depends_on(gx, f.inputs[0]),
            "SoftmaxCrossEntropy.backward's result is right but is not computed from the input Node x (walking its creators "
            "never reaches x): it was made from .data, or wrapped in a new Node; write it with engine operations on x, "
            "softmax(x) − onehot(t), times gy / N, so that it stays differentiable")
