@@ -23,6 +23,7 @@ import numpy as np
 from . import backend
 from .config import Config, using_config
 from .dispatch import choose_kernel
+from .threads import blas_threads
 
 
 class GraphError(RuntimeError):
@@ -662,6 +663,9 @@ class Function:
     # True for ops that compare values or give a real loss (relu, max, softmax, the losses...):
     # complex inputs are refused, naming the op (see "Complex numbers" in docs/autograd.md).
     real_only = False
+    # True for ops whose forward runs matrix products (BLAS): they run with BLAS threads sized to
+    # the cores free now (node.threads), so a busy machine does not make them spin-wait.
+    uses_blas = False
     # Class-level defaults: a freed function (its __dict__ cleared) reads these.
     inputs = None
     outputs = None
@@ -714,7 +718,11 @@ class Function:
             versions.append(x.version)
         if self.real_only:
             _refuse_complex(self, nodes, values)
-        ys = self.compute(values)
+        if self.uses_blas:
+            with blas_threads():
+                ys = self.compute(values)
+        else:
+            ys = self.compute(values)
         record = record and config.enable_backprop
         if config.detect_anomaly:
             self.created_at = _user_frame()
@@ -997,7 +1005,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
     for root, g in zip(roots, root_grads):
         walk.receive(root, g)
     walk.limit_to_targets()
-    with using_config("plain_backward", not create_graph), using_config("enable_backprop", create_graph or Config.enable_backprop):
+    with using_config("plain_backward", not create_graph), using_config("enable_backprop", create_graph or Config.enable_backprop), blas_threads():
         while walk.heap:
             f = walk.next_function()
             gys = walk.output_gradients(f)
