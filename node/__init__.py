@@ -16,6 +16,7 @@ The package reads in dependency order:
     metrics      accuracy, compactness, silhouette, center separation; verification, pair accuracy, retrieval
     plot         feature scatter plots and training curves (matplotlib, lazily)
     dot          the graph as Graphviz DOT text
+    capture      node.compile: a training step recorded once, then replayed without building the graph
 """
 from . import functions, kernels, metrics, plot
 from .backend import (
@@ -56,6 +57,7 @@ from .functions import (  # reductions, shape and indexing that PyTorch has at t
     all, any, argmax, argmin, argsort, chunk, cumprod, cumsum, einsum, flatten, flip, gather, logsumexp, norm, permute, prod,
     repeat_interleave, roll, scatter, sort, split, squeeze, std, swapaxes, tile, topk, transpose, tril, triu, unsqueeze, var,
 )
+from .capture import CaptureError, compile
 from .gradient_check import gradcheck, gradgradcheck
 from .layers import (
     AdaptiveAvgPool2d,
@@ -136,6 +138,8 @@ from .serialization import CheckpointError, load, save
 __version__ = "0.2.0"
 
 __all__ = [
+    "CaptureError",
+    "compile",
     "AdaptiveAvgPool2d", "Adam", "AnomalyError", "ArrayDataset", "AvgPool2d", "BackendError", "BatchNorm1d", "BatchNorm2d", "CenterLoss",
     "CheckpointError", "Config", "Conv2d", "ConvTranspose2d", "DataLoader", "Dataset", "DeviceError", "Dropout", "Embedding", "FashionMNIST", "Flatten", "Function",
     "GlobalAvgPool2d", "GroupNorm", "Identity", "GraphError", "IDXError", "GRU", "GRUCell", "LSTM", "LSTMCell", "Layer", "LayerNorm", "LearnableCenterLoss", "LeakyReLU", "Linear",

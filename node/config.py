@@ -41,6 +41,9 @@ class Settings(threading.local):
             ``create_graph``: backward code then computes on arrays, and a
             Function applied to arrays alone returns an array (nothing is
             recorded). Set by the engine, not by users.
+        tracer: while ``node.compile`` records a step in this thread, the
+            recorder that ``Function.__call__`` and the backward walk report
+            to; None otherwise. Set by ``node.compile``, not by users.
     """
 
     def __init__(self):
@@ -52,6 +55,7 @@ class Settings(threading.local):
         self.default_generator = None
         self.kernels = "auto"
         self.plain_backward = False
+        self.tracer = None
 
 
 Config = Settings()

@@ -11,6 +11,7 @@ remembers the function that created it. That chain is the graph:
 an order where every function runs after all the functions that used its
 outputs (see ``_run_backward``), and adds each input's gradient into ``.grad``.
 """
+import functools
 import heapq
 import itertools
 import linecache
@@ -125,12 +126,14 @@ class Node:
 
     def item(self):
         """The value of a one-element Node as a Python number."""
+        _reading(self, "item()")
         if self.value.size != 1:
             raise ValueError(f"item() needs a Node with one element, this one has shape {self.shape}")
         return self.value.item()
 
     def numpy(self):
         """The value as a NumPy array (copied from the GPU when needed)."""
+        _reading(self, "numpy()")
         return backend.asnumpy(self.value)
 
     def to(self, name):
@@ -255,6 +258,7 @@ class Node:
         return int(self._one_element("int()"))
 
     def __bool__(self):
+        _reading(self, "bool()")
         if self.value.size != 1:
             raise ValueError(
                 f"the truth value of a Node with {self.value.size} elements (shape {self.shape}) is ambiguous; "
@@ -263,6 +267,7 @@ class Node:
         return bool(self.value.item())
 
     def __index__(self):
+        _reading(self, "use as an index")
         if self.value.dtype.kind not in "iu" or self.value.size != 1:
             raise TypeError(
                 f"only integer Nodes with one element can be used as an index, got dtype {self.dtype} and shape {self.shape}"
@@ -270,6 +275,7 @@ class Node:
         return int(self.value.item())
 
     def _one_element(self, what):
+        _reading(self, what)
         if self.value.size != 1:
             raise ValueError(f"{what} needs a Node with one element, this one has shape {self.shape}; reduce it first or use .numpy()")
         return self.value.item()
@@ -718,7 +724,9 @@ class Function:
             versions.append(x.version)
         if self.real_only:
             _refuse_complex(self, nodes, values)
-        if self.uses_blas:
+        if config.tracer is not None:  # node.compile is recording a step
+            ys = config.tracer.forward(self, nodes, values)
+        elif self.uses_blas:
             with blas_threads():
                 ys = self.compute(values)
         else:
@@ -1001,6 +1009,9 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
     gradients of those Nodes are stored in it, no ``.grad`` changes, and
     functions that lead to no target are skipped.
     """
+    tracer = Config.tracer
+    if tracer is not None and (create_graph or targets is not None):
+        tracer.refuse("node.grad() or backward(create_graph=True)" if create_graph else "node.grad()")
     walk = _BackwardWalk(create_graph, retain_grad, targets)
     for root, g in zip(roots, root_grads):
         walk.receive(root, g)
@@ -1010,9 +1021,12 @@ def _run_backward(roots, root_grads, retain_graph, create_graph=False, retain_gr
             f = walk.next_function()
             gys = walk.output_gradients(f)
             if walk.wanted is None or f in walk.wanted:
-                walk.send(f, _call_backward(f, gys, create_graph))
+                gxs = _checked_gradients(f, _call_backward(f, gys, create_graph), create_graph)
+                if tracer is not None:
+                    tracer.backward(f, gys, gxs)
+                walk.send(f, gxs)
         walk.store_leaf_gradients()
-    if not retain_graph:
+    if not retain_graph and tracer is None:  # a recorded step keeps its Functions: node.compile replays them
         for f in walk.visited:
             f.release()
 
@@ -1033,7 +1047,12 @@ class _BackwardWalk:
         f = x.creator
         table = self.grads if f is not None else self.leaf_grads
         previous = table.get(x)
-        table[x] = gx if previous is None else previous + gx
+        if previous is None:
+            table[x] = gx
+        else:
+            table[x] = total = previous + gx
+            if Config.tracer is not None:
+                Config.tracer.accumulate(previous, gx, total)
         if f is not None and f not in self.seen:
             if f.inputs is None:
                 raise GraphError(_FREED_MESSAGE)
@@ -1070,6 +1089,7 @@ class _BackwardWalk:
     def complete(self, y, gy):
         """``y``'s gradient, now that every use of ``y`` has added to it: run its hooks, keep it if asked."""
         if y._hooks:
+            _refuse_while_recording("a hook on a Node (register_hook)")
             gy = _run_hooks(y, gy)
         if self.retain_grad:
             y.grad = gy
@@ -1078,10 +1098,10 @@ class _BackwardWalk:
         return gy
 
     def send(self, f, gxs):
-        """Pass ``f``'s input gradients on to its inputs."""
+        """Pass ``f``'s input gradients (checked, None where none is wanted) on to its inputs."""
         for x, gx in zip(f.inputs, gxs):
-            if gx is not None and x.requires_grad:
-                self.receive(x, _checked_gradient(f, x, gx, self.create_graph))
+            if gx is not None:
+                self.receive(x, gx)
 
     def store_leaf_gradients(self):
         if self.targets is None:
@@ -1106,6 +1126,14 @@ def _call_backward(f, gys, create_graph):
     if Config.detect_anomaly:
         _check_finite(f, [getattr(g, "value", g) for g in gxs], "backward", [getattr(g, "value", g) for g in gys])
     return gxs
+
+
+def _checked_gradients(f, gxs, create_graph):
+    """``f.backward``'s results, each checked as its input's gradient; None where the input wants none."""
+    return [
+        _checked_gradient(f, x, gx, create_graph) if gx is not None and x.requires_grad else None
+        for x, gx in zip(f.inputs, gxs)
+    ]
 
 
 def _checked_gradient(f, x, gx, create_graph):
@@ -1148,8 +1176,10 @@ def _add_leaf_grads(leaf_grads):
     changed in place, and are used as they are.
     """
     owners = set()  # the arrays whose memory a leaf's .grad already uses
+    tracer = Config.tracer
     for x, gx in leaf_grads.items():
         if x._hooks:
+            _refuse_while_recording("a hook on a Node (register_hook)")
             gx = _run_hooks(x, gx)
         old = x.grad
         if old is None:
@@ -1158,6 +1188,8 @@ def _add_leaf_grads(leaf_grads):
             x.grad = old + gx
         else:  # an array added to a Node from an earlier create_graph pass: the sum is a plain gradient
             x.grad = old.value + gx
+        if tracer is not None:
+            tracer.leaf_gradient(x, gx, old)
 
 
 def _own(gx, owners):
@@ -1210,6 +1242,36 @@ class RemovableHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _reading(x, what):
+    """Called where a Node's value leaves node for Python (``float(x)``, ``x.item()``): refused while a step is recorded."""
+    if Config.tracer is not None:
+        Config.tracer.read_value(x, what)
+
+
+def _refuse_while_recording(what):
+    if Config.tracer is not None:
+        Config.tracer.refuse(what)
+
+
+def replayable(method):
+    """Mark a function that changes arrays outside the graph, so that ``node.compile`` replays it.
+
+    An optimizer's ``step``, Center Loss's center update: work on arrays that no
+    Function does. While ``node.compile`` records a step, a call to such a
+    function is recorded as one step of the replay (its array arguments
+    followed like a Function's inputs); otherwise it is a plain call.
+    """
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        tracer = Config.tracer
+        if tracer is None:
+            return method(*args, **kwargs)
+        return tracer.effect(method, args, kwargs)
+
+    return call
 
 
 def _run_hooks(x, grad):

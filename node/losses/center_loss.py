@@ -29,13 +29,14 @@ import numpy as np
 
 from .. import backend
 from ..config import Config, as_generator, get_default_dtype, is_grad_enabled
-from ..core import Node, as_node
+from ..core import Node, as_node, replayable
 from ..functions import scale_grad
 from ..functions.loss import check_label_range
 from ..layers.layer import Layer, Parameter
 from ..validation import flag, float_dtype, integer, real
 
 
+@replayable
 def class_labels(target, num_classes, name, xp):
     """Integer labels (M,) on module ``xp``, from integer labels or one-hot rows (M, K), checked.
 
@@ -144,13 +145,14 @@ class CenterLoss(Layer):
         xp = backend.get_array_module(self.centers)
         labels = class_labels(target, self.num_classes, "CenterLoss", xp)
         x = check_features(x, labels, self.num_features, "CenterLoss", self.centers)
-        picked = self.centers[labels]  # indexing copies: the old centers, kept for the loss
+        picked = rows(self.centers, labels)  # the old centers, kept for the loss
         diff = x - Node(picked, requires_grad=False)
         loss = (diff * diff).sum() * (self.lambda_ / (2 * len(labels)))
         if self.training and is_grad_enabled():
             self.update_centers(x.value, labels, picked)
         return loss
 
+    @replayable
     def update_centers(self, x, labels, picked=None):
         """c_j ← c_j - α Σᵢ δ(yᵢ=j)(c_j - xᵢ) / (1 + Σᵢ δ(yᵢ=j)), summed with a scatter-add.
 
@@ -177,6 +179,12 @@ class CenterLoss(Layer):
 
     def extra_repr(self):
         return f"num_classes={self.num_classes}, num_features={self.num_features}, alpha={self.alpha}, lambda_={self.lambda_}"
+
+
+@replayable
+def rows(centers, labels):
+    """``centers[labels]``: a copy of each sample's center (a step that ``node.compile`` replays)."""
+    return centers[labels]
 
 
 @backend.fused

@@ -4,7 +4,7 @@ Updates happen in place on ``param.value`` and never touch ``param.grad``
 (gradients may be shared between Nodes; see ``Node.grad``).
 """
 from .. import backend
-from ..core import Node
+from ..core import Node, replayable
 from ..validation import real
 
 
@@ -70,11 +70,13 @@ class Optimizer:
     def parameters(self):
         return [p for g in self.param_groups for p in g["params"]]
 
+    @replayable
     def zero_grad(self):
         """Clear every parameter's gradient before the next backward()."""
         for p in self.parameters():
             p.grad = None
 
+    @replayable
     def step(self):
         """Update every parameter that has a gradient."""
         for group in self.param_groups:

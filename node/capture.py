@@ -1,0 +1,625 @@
+"""``node.compile``: record a training step while it runs, then replay it without rebuilding the graph.
+
+A tracing JIT in the manner of TinyJit, ``torch.compile`` and ``jax.jit``
+(docs/compile.md walks through this file). Eager node spends much of a small
+step in Python: making Nodes, linking Functions, pushing them on the backward
+walk's heap, checking inputs. None of that changes from one step to the next,
+so this module does it once:
+
+1. **Record.** The first two calls with a given *signature* (the shapes and
+   dtypes of the array arguments, and the values of the others) run eagerly,
+   with a :class:`Recorder` set as ``node.Config.tracer``. ``Function.__call__``,
+   the backward walk and the functions marked ``@node.core.replayable`` (an
+   optimizer's step, Center Loss's center update) report each piece of work
+   to it, with where each input array came from: an argument, the output of
+   an earlier piece, or *outside* (a parameter, a constant).
+2. **Check.** The two recordings must match piece for piece: the same
+   Functions in the same order, fed from the same places. Whatever came from
+   outside is classified by comparing the two calls: the same Node both times
+   is *live* (a parameter: its current ``.value`` is read on every replay),
+   the same array both times is a *buffer*, equal contents are a *constant*,
+   and anything else was computed from the step's data outside node's sight
+   (a NumPy line in the step), which a replay would silently freeze: that is a
+   :class:`CaptureError`, as is Python control flow that took different paths
+   in the two calls, reading a Node's value into Python (``float(loss)``),
+   hooks, ``node.grad`` and ``create_graph``.
+3. **Replay.** Later calls with the same signature run the second recording's
+   list of steps on the new arguments: each Function's forward (or its fast
+   kernel) on arrays, each backward in the recorded order, each gradient sum
+   and each side effect. No Node, graph, heap or check is made. The result has
+   the structure ``step`` returned, with Nodes holding the new values (and no
+   graph). Python code in ``step`` between node calls does not run again.
+
+The contract, as in the frameworks above: same shapes and dtypes or a new
+recording (at most ``max_signatures``, then eager); control flow frozen at
+recording; state changed outside node's calls (``model.eval()``, replacing a
+layer's buffer array) is not seen — make a new ``node.compile`` for it.
+"""
+import functools
+import threading
+import warnings
+
+import numpy as np
+
+from . import backend
+from .config import Config
+from .core import Node
+from .threads import blas_threads
+
+
+class CaptureError(RuntimeError):
+    """A step that ``node.compile`` cannot record faithfully; the message says what and why."""
+
+
+def compile(step=None, *, max_signatures=8):
+    """Record ``step`` (a training step: forward, backward, optimizer update) and replay it on later calls.
+
+    Returns a function with ``step``'s signature. For each signature (shapes
+    and dtypes of the Node and array arguments, values of the others) the
+    first two calls run eagerly and record; later calls replay, returning what
+    ``step`` returns (Nodes with the new values and no graph). Also a decorator:
+    ``@node.compile`` or ``@node.compile(max_signatures=4)``.
+
+    Results are the eager step's, bit for bit: a replay runs the same
+    forwards, kernels and backwards on the same arrays in the same order.
+
+    Args:
+        step: the function to record.
+        max_signatures: how many signatures to record; calls with further ones
+            run eagerly (with one warning).
+
+    Raises:
+        CaptureError: on the second call of a signature, when the two recorded
+            calls differ (control flow that depends on the data, an input
+            computed from the data outside node), or during a recording, when
+            the step reads a Node's value into Python or uses hooks,
+            ``node.grad`` or ``create_graph``.
+    """
+    if step is None:
+        return functools.partial(compile, max_signatures=max_signatures)
+    if not callable(step):
+        raise TypeError(f"node.compile: step must be a callable (a function running one training step), got {type(step).__name__}")
+    if isinstance(max_signatures, bool) or not isinstance(max_signatures, int) or max_signatures < 1:
+        raise ValueError(f"node.compile: max_signatures must be an integer >= 1, got {max_signatures!r}")
+    return CompiledStep(step, max_signatures)
+
+
+class CompiledStep:
+    """What ``node.compile(step)`` returns: call it as you would call ``step``.
+
+    Attributes:
+        step: the function recorded.
+        replays: how many calls were replays (the others ran eagerly).
+    """
+
+    def __init__(self, step, max_signatures):
+        self.step, self.max_signatures = step, max_signatures
+        self.replays = 0
+        self._entries = {}  # signature -> _Entry
+        self._lock = threading.Lock()
+        self._warned = False
+        functools.update_wrapper(self, step)
+
+    def __call__(self, *args, **kwargs):
+        key, arrays, nodes = signature(args, kwargs)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                if len(self._entries) >= self.max_signatures:
+                    self._warn_eager(key)
+                    return self.step(*args, **kwargs)
+                entry = self._entries[key] = _Entry()
+            if entry.replay is not None:
+                self.replays += 1
+                return entry.replay(arrays, nodes)
+            recorder = Recorder(arrays, nodes)
+            result = recorder.run(self.step, args, kwargs)
+            entry.recordings.append(recorder)
+            if len(entry.recordings) == 2:
+                first, second = entry.recordings
+                entry.recordings = []
+                entry.replay = Replay(first, second)
+            return result
+
+    @property
+    def signatures(self):
+        """How many signatures have been seen (recorded or being recorded)."""
+        return len(self._entries)
+
+    def reset(self):
+        """Forget every recording: the next calls record again (after changing state the replay would not see)."""
+        with self._lock:
+            self._entries.clear()
+
+    def _warn_eager(self, key):
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"node.compile: {self.step.__name__!r} was called with a {self.max_signatures + 1}th signature "
+                f"({describe(key)}); calls with new signatures now run eagerly. Pass max_signatures= to record more.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+class _Entry:
+    def __init__(self):
+        self.recordings = []
+        self.replay = None
+
+
+def signature(args, kwargs):
+    """(a hashable key, the argument arrays in order, the Node each came from or None) for one call's arguments."""
+    key, arrays, nodes = [], [], []
+    for position, value in [*enumerate(args), *sorted(kwargs.items())]:
+        if isinstance(value, Node):
+            arrays.append(value.value)
+            nodes.append(value)
+            key.append((position, "Node", value.shape, value.dtype.str, backend.get_array_module(value.value).__name__, value.requires_grad))
+        elif backend.is_array(value):
+            arrays.append(value)
+            nodes.append(None)
+            key.append((position, "array", value.shape, value.dtype.str, backend.get_array_module(value).__name__))
+        else:
+            try:
+                hash(value)
+            except TypeError:
+                raise TypeError(
+                    f"node.compile: argument {position} is a {type(value).__name__}, which is neither a Node, an array nor "
+                    "hashable; pass Nodes or arrays (their shapes and dtypes select the recording) or hashable values "
+                    "(numbers, strings, tuples: each value gets its own recording)"
+                ) from None
+            key.append((position, "value", type(value).__name__, value))
+    return tuple(key), arrays, nodes
+
+
+def describe(key):
+    return ", ".join(f"{p}: {kind} {rest[0]}" for p, kind, *rest in key)
+
+
+# ---- recording -----------------------------------------------------------------------------
+class Outside:
+    """An input that no recorded step made and that is not an argument: classified after two recordings."""
+
+    def __init__(self, array, owner):
+        self.array, self.owner = array, owner
+
+
+class Recorder:
+    """Set as ``Config.tracer`` while one eager call of the step runs; keeps the list of work it did.
+
+    ``steps`` holds tuples, one per piece of work, whose inputs are *sources*:
+    an int (the slot of an array a previous piece made, or an argument's) or an
+    :class:`Outside`. Every array it sees is kept alive until the recording is
+    dropped, so ``id()`` keeps naming the same array.
+    """
+
+    def __init__(self, arrays, nodes):
+        self.depth = 0
+        self.argument_nodes = {id(n): i for i, n in enumerate(nodes) if n is not None}
+        self.kept_nodes = nodes  # > 0 inside a recorded piece of work: what runs inside is not recorded again
+        self.steps = []
+        self.slots = {id(a): i for i, a in enumerate(arrays)}  # id(array) -> slot; arguments first
+        self.arguments = len(arrays)
+        self.count = len(arrays)
+        self.kept = list(arrays)
+        self.result = None
+
+    def run(self, step, args, kwargs):
+        if Config.tracer is not None:
+            raise CaptureError("node.compile: a compiled step was called while another one was being recorded")
+        Config.tracer = self
+        try:
+            result = step(*args, **kwargs)
+        finally:
+            Config.tracer = None
+        self.result = self.template(result, "the value step returned")
+        return result
+
+    # sources and slots
+    def source(self, array, owner=None):
+        slot = self.slots.get(id(array))
+        return slot if slot is not None else Outside(array, owner)
+
+    def made(self, array):
+        slot = self.slots[id(array)] = self.count
+        self.count += 1
+        self.kept.append(array)
+        return slot
+
+    def template(self, value, what):
+        """``value`` (a result or an argument) with each array or Node replaced by a marker holding its source."""
+        if isinstance(value, Node):
+            return ("node", self.source(value.value, value))
+        if backend.is_array(value):
+            return ("array", self.source(value))
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, [self.template(v, what) for v in value])
+        if isinstance(value, dict):
+            return ("dict", {k: self.template(v, what) for k, v in value.items()})
+        return ("value", value)
+
+    # what the engine reports
+    def forward(self, f, nodes, values):
+        """Run ``f`` (a Function) on ``values`` as ``Function.__call__`` would, recording it."""
+        if self.depth:
+            return f.compute(values)
+        sources = [self.source(v, n) for v, n in zip(values, nodes)]
+        attributes = self.attributes(f)
+        self.depth += 1
+        try:
+            if f.uses_blas:
+                with blas_threads():
+                    ys = f.compute(values)
+            else:
+                ys = f.compute(values)
+        finally:
+            self.depth -= 1
+        single = type(ys) is not tuple
+        outputs = [as_array(y) for y in ((ys,) if single else ys)]
+        self.steps.append(("forward", f, sources, attributes, [self.made(y) for y in outputs], single))
+        return outputs[0] if single else tuple(outputs)
+
+    def attributes(self, f):
+        """The arrays ``f`` holds before its forward runs (an index, a target), as sources: a replay sets them again."""
+        found = {}
+        for name, value in vars(f).items():
+            if backend.is_array(value):
+                found[name] = ("array", self.source(value))
+            elif isinstance(value, (tuple, list)) and any(backend.is_array(v) for v in value):
+                found[name] = (type(value).__name__, [("array", self.source(v)) if backend.is_array(v) else ("value", v) for v in value])
+            elif not isinstance(value, Node):
+                found[name] = ("value", value)
+        return found
+
+    def backward(self, f, gys, gxs):
+        if self.depth:
+            return
+        sources = [self.source(g) for g in gys]
+        made = [None if g is None else (self.made(g), g.dtype) for g in gxs]
+        self.steps.append(("backward", f, sources, made))
+
+    def accumulate(self, previous, gx, total):
+        if not self.depth:
+            self.steps.append(("add", self.source(previous), self.source(gx), self.made(total)))
+
+    def leaf_gradient(self, x, gx, old):
+        if self.depth:
+            return
+        mode = "set" if x.grad is gx else "copy" if old is None else "add"
+        self.steps.append(("leaf", x, self.source(gx), mode, self.argument_nodes))
+
+    def effect(self, function, args, kwargs):
+        """Run a ``@replayable`` function, recording it with its array arguments as sources."""
+        if self.depth:
+            return function(*args, **kwargs)
+        arguments = [self.template(a, "an argument") for a in args]
+        keywords = {k: self.template(v, "an argument") for k, v in kwargs.items()}
+        self.depth += 1
+        try:
+            result = function(*args, **kwargs)
+        finally:
+            self.depth -= 1
+        if result is None:
+            made = None
+        elif backend.is_array(result):
+            made = ("array", self.made(result))
+        elif isinstance(result, tuple) and all(backend.is_array(r) for r in result):
+            made = ("tuple", [self.made(r) for r in result])
+        else:
+            made = ("value", result)
+        self.steps.append(("effect", function, arguments, keywords, made))
+        return result
+
+    def read_value(self, x, what):
+        raise CaptureError(
+            f"node.compile: the step reads a Node's value into Python ({what}, shape {x.shape}) while it is recorded. "
+            "A replay does not run the step's Python code again, so whatever that value decides would be frozen. "
+            "Return the Node from the step and read it outside (float(compiled_step(x, t)))."
+        )
+
+    def refuse(self, what):
+        raise CaptureError(f"node.compile: {what} cannot be recorded; run this step eagerly (without node.compile)")
+
+
+def as_array(y):
+    return y if backend.is_array(y) else backend.get_array_module(y).asarray(y)
+
+
+# ---- checking two recordings and building the replay ---------------------------------------
+class Replay:
+    """The second recording, checked against the first, as a list of closures over a list of slots."""
+
+    def __init__(self, first, second):
+        if len(first.steps) != len(second.steps) or first.arguments != second.arguments:
+            raise CaptureError(
+                f"node.compile: two calls of the step with the same shapes and dtypes did different work "
+                f"({len(first.steps)} recorded operations, then {len(second.steps)}): its Python control flow depends "
+                "on something other than shapes (the data, a counter). Such a step cannot be replayed; run it eagerly."
+            )
+        self.slots = [None] * second.count
+        self.arguments = second.arguments
+        self.program = []
+        self.outside = {}  # (kind, id(thing)) -> its slot, for what came from outside
+        self.fixed = set()  # the slots holding the same array on every replay (constants, buffers)
+        for index, (a, b) in enumerate(zip(first.steps, second.steps)):
+            self.program.append(self.build(index, a, b))
+        self.live = []
+        self.result = self.resolve_template(first.result, second.result, "the value step returned")
+        self.result_live = self.live
+
+    def __call__(self, arrays, nodes):
+        slots = self.slots
+        slots[: self.arguments] = arrays
+        self.nodes = nodes
+        config = Config
+        saved = config.enable_backprop, config.plain_backward
+        config.enable_backprop = False
+        try:
+            with blas_threads():
+                for run in self.program:
+                    run(slots)
+        finally:
+            config.enable_backprop, config.plain_backward = saved
+        for slot, owner in self.result_live:
+            slots[slot] = owner.value
+        return self.rebuild(self.result, slots)
+
+    # sources
+    def resolve(self, a, b, where):
+        """The slot of source ``b`` (second recording), with ``a`` (first recording) to classify what came from outside."""
+        if not isinstance(b, Outside):
+            if a != b:
+                raise self.differs(where, "fed from different places")
+            return b
+        if not isinstance(a, Outside):
+            raise self.differs(where, "fed from different places")
+        if b.owner is not None and a.owner is b.owner:
+            return self.slot_for(("live", b.owner))
+        if a.array is b.array:
+            return self.slot_for(("buffer", b.array))
+        if same_value(a.array, b.array):
+            return self.slot_for(("constant", b.array))
+        shape = getattr(b.array, "shape", ())
+        raise CaptureError(
+            f"node.compile: {where} (shape {shape}) was computed outside node from the step's data: it is not an argument "
+            "and not made by a node operation, and it differed between two calls. A replay would reuse its first value. "
+            "Compute it with node operations (on Nodes), or pass it to the step as an argument."
+        )
+
+    def slot_for(self, what):
+        """A slot for something from outside: a live Node's (refreshed from ``.value`` before each use), a buffer's or a constant's."""
+        kind, thing = what
+        key = (kind, id(thing))
+        slot = self.outside.get(key)
+        if slot is None:
+            slot = self.outside[key] = len(self.slots)
+            self.slots.append(thing.value if kind == "live" else thing)
+            if kind != "live":
+                self.fixed.add(slot)
+        if kind == "live":
+            self.live.append((slot, thing))
+        return slot
+
+    def differs(self, where, how):
+        return CaptureError(
+            f"node.compile: two calls of the step with the same shapes and dtypes differ at {where}: {how}. Its Python "
+            "control flow depends on something other than shapes (the data, a counter); run it eagerly."
+        )
+
+    def resolve_template(self, a, b, where):
+        kind_a, kind_b = a[0], b[0]
+        if kind_a != kind_b:
+            raise self.differs(where, f"a {kind_a}, then a {kind_b}")
+        if kind_b in ("node", "array"):
+            return (kind_b, self.resolve(a[1], b[1], where))
+        if kind_b in ("tuple", "list"):
+            if len(a[1]) != len(b[1]):
+                raise self.differs(where, "sequences of different lengths")
+            return (kind_b, [self.resolve_template(x, y, where) for x, y in zip(a[1], b[1])])
+        if kind_b == "dict":
+            if a[1].keys() != b[1].keys():
+                raise self.differs(where, "different keys")
+            return ("dict", {k: self.resolve_template(a[1][k], v, where) for k, v in b[1].items()})
+        if not same_value(a[1], b[1]):
+            raise self.differs(where, f"the value {a[1]!r}, then {b[1]!r}")
+        return b
+
+    def rebuild(self, template, slots):
+        kind, value = template
+        if kind == "node":
+            return Node(slots[value], requires_grad=False)
+        if kind == "array":
+            return slots[value]
+        if kind in ("tuple", "list"):
+            items = [self.rebuild(t, slots) for t in value]
+            return tuple(items) if kind == "tuple" else items
+        if kind == "dict":
+            return {k: self.rebuild(t, slots) for k, t in value.items()}
+        return value
+
+    # the pieces of work
+    def build(self, index, a, b):
+        if a[0] != b[0] or (a[0] in ("forward", "backward") and type(a[1]) is not type(b[1])):
+            raise self.differs(f"operation {index}", f"{name_of(a)}, then {name_of(b)}")
+        self.live = []
+        return getattr(self, "build_" + b[0])(index, a, b)
+
+    def build_forward(self, index, a, b):
+        _, f, sources, attributes, outputs, single = b
+        where = f"input %d of operation {index} ({type(f).__name__})"
+        inputs = [self.resolve(x, y, where % i) for i, (x, y) in enumerate(zip(a[2], sources))]
+        reset = self.attribute_sources(index, f, a[3], attributes)
+        live, nodes = self.live, [(i, y) for i, y in enumerate(self.output_nodes(b)) if y is not None]
+        compute = f.compute
+
+        def forward(slots):
+            for slot, owner in live:
+                slots[slot] = owner.value
+            for name, kind, spec in reset:
+                setattr(f, name, slots[spec] if kind == "array" else tuple(slots[s] if k == "array" else s for k, s in spec))
+            values = [slots[i] for i in inputs]
+            ys = compute(values)
+            f.input_values = values
+            if single:
+                slots[outputs[0]] = ys if backend.is_array(ys) else as_array(ys)
+            else:
+                for slot, y in zip(outputs, ys):
+                    slots[slot] = y
+            for i, y in nodes:
+                y.value = slots[outputs[i]]
+
+        return forward
+
+    def output_nodes(self, step):
+        f = step[1]
+        return [None if ref() is None else ref() for ref in f.outputs] if f.outputs else []
+
+    def attribute_sources(self, index, f, first, second):
+        """The attributes of ``f`` to set before each replayed forward (arrays from arguments or earlier work)."""
+        if first.keys() != second.keys():
+            raise self.differs(f"operation {index} ({type(f).__name__})", "different attributes")
+        reset = []
+        for name, (kind, spec) in second.items():
+            where = f"attribute {name!r} of operation {index} ({type(f).__name__})"
+            if kind == "value":
+                if not same_value(first[name][1], spec):
+                    raise self.differs(where, f"the value {first[name][1]!r}, then {spec!r}")
+            elif kind == "array":
+                slot = self.resolve(first[name][1], spec, where)
+                if slot not in self.fixed:
+                    reset.append((name, "array", slot))
+            else:
+                if len(first[name][1]) != len(spec):
+                    raise self.differs(where, "sequences of different lengths")
+                items = [(k, self.resolve(fa[1], s, where) if k == "array" else s) for (k, s), fa in zip(spec, first[name][1])]
+                if any(k == "array" and s not in self.fixed for k, s in items):
+                    reset.append((name, kind, items))
+        return reset
+
+    def build_backward(self, index, a, b):
+        _, f, sources, made = b
+        where = f"the gradient of output %d of operation {index} ({type(f).__name__})"
+        gys = [self.resolve(x, y, where % i) for i, (x, y) in enumerate(zip(a[2], sources))]
+        if [m is None for m in a[3]] != [m is None for m in made]:
+            raise self.differs(f"the backward of operation {index} ({type(f).__name__})", "different gradients")
+        live = self.live
+        outputs = [(i, slot, dtype) for i, m in enumerate(made) if m is not None for slot, dtype in [m]]
+        backward, config = f.backward, Config
+
+        def run_backward(slots):
+            for slot, owner in live:
+                slots[slot] = owner.value
+            config.plain_backward = True
+            try:
+                gxs = backward(*[slots[i] for i in gys])
+            finally:
+                config.plain_backward = False
+            if type(gxs) is not tuple:
+                gxs = tuple(gxs) if type(gxs) is list else (gxs,)
+            for i, slot, dtype in outputs:
+                g = gxs[i]
+                slots[slot] = g if g.dtype == dtype else g.astype(dtype)
+
+        return run_backward
+
+    def build_add(self, index, a, b):
+        x = self.resolve(a[1], b[1], f"a gradient summed at step {index}")
+        y = self.resolve(a[2], b[2], f"a gradient summed at step {index}")
+        out, live = b[3], self.live
+
+        def add(slots):
+            for slot, owner in live:
+                slots[slot] = owner.value
+            slots[out] = slots[x] + slots[y]
+
+        return add
+
+    def build_leaf(self, index, a, b):
+        _, x, source, mode, _ = b
+        argument = self.argument_node(index, a, b)
+        if a[1] is not x and argument is None:
+            raise CaptureError(
+                f"node.compile: operation {index} stores a gradient in a Node made inside the step (shape {x.shape}); only "
+                "arguments and Nodes that live across steps (parameters) can receive .grad in a replayed step"
+            )
+        if a[3] != mode:
+            raise self.differs(f"the gradient of a parameter of shape {x.shape}", f"stored by {a[3]}, then by {mode}")
+        g, live = self.resolve(a[2], source, f"the gradient of a parameter of shape {x.shape}"), self.live
+
+        def leaf(slots):
+            for slot, owner in live:
+                slots[slot] = owner.value
+            target = x if argument is None else self.nodes[argument]
+            if mode == "set":
+                target.grad = slots[g]
+            elif mode == "copy":
+                target.grad = slots[g].copy()
+            else:
+                target.grad = slots[g] if target.grad is None else target.grad + slots[g]
+
+        return leaf
+
+    def argument_node(self, index, a, b):
+        """The position among the arguments of the Node that operation ``index`` gives a gradient, or None."""
+        first, second = a[4].get(id(a[1])), b[4].get(id(b[1]))
+        if first != second:
+            raise self.differs(f"operation {index}", "a gradient for different arguments")
+        return second
+
+    def build_effect(self, index, a, b):
+        _, function, arguments, keywords, made = b
+        where = f"an argument of {getattr(function, '__qualname__', function)} (step {index})"
+        if a[1] != function:
+            raise self.differs(f"step {index}", f"{name_of(a)}, then {name_of(b)}")
+        if len(a[2]) != len(arguments) or a[3].keys() != keywords.keys():
+            raise self.differs(where, "different arguments")
+        args = [self.resolve_template(x, y, where) for x, y in zip(a[2], arguments)]
+        kwargs = {k: self.resolve_template(a[3][k], v, where) for k, v in keywords.items()}
+        if (a[4] is None) != (made is None) or (made is not None and a[4][0] != made[0]):
+            raise self.differs(where, "a different kind of result")
+        live, rebuild = self.live, self.rebuild
+
+        def effect(slots):
+            for slot, owner in live:
+                slots[slot] = owner.value
+            result = function(*[rebuild(t, slots) for t in args], **{k: rebuild(t, slots) for k, t in kwargs.items()})
+            if made is None or made[0] == "value":
+                return
+            if made[0] == "array":
+                slots[made[1]] = result
+            else:
+                for slot, r in zip(made[1], result):
+                    slots[slot] = r
+
+        return effect
+
+
+def name_of(step):
+    kind, thing = step[0], step[1]
+    if kind in ("forward", "backward"):
+        return f"the {kind} of {type(thing).__name__}"
+    if kind == "effect":
+        return getattr(thing, "__qualname__", repr(thing))
+    return {"add": "a gradient sum", "leaf": "a stored gradient"}[kind]
+
+
+def same_value(a, b):
+    """Equality for what a step's recordings hold: arrays (shape, dtype and every element, NaN equal to NaN), sequences, numbers, objects."""
+    if a is b:
+        return True
+    if backend.is_array(a) or backend.is_array(b):
+        if not (backend.is_array(a) and backend.is_array(b)) or a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if backend.get_array_module(a) is not backend.get_array_module(b):
+            return False
+        xp = backend.get_array_module(a)
+        return bool(xp.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.generic) or isinstance(b, np.generic):
+        return bool(np.asarray(a == b).all()) if np.shape(a) == np.shape(b) else False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
