@@ -451,6 +451,7 @@ class Replay:
         inputs = [self.resolve(x, y, where % i) for i, (x, y) in enumerate(zip(a[2], sources))]
         reset = self.attribute_sources(index, f, a[3], attributes)
         live, nodes = self.live, [(i, y) for i, y in enumerate(self.output_nodes(b)) if y is not None]
+        shadows = self.shadow_inputs(f, live)
         compute = f.compute
 
         def forward(slots):
@@ -461,6 +462,8 @@ class Replay:
             values = [slots[i] for i in inputs]
             ys = compute(values)
             f.input_values = values
+            for i, shadow in shadows:
+                shadow.value = values[i]
             if single:
                 slots[outputs[0]] = ys if backend.is_array(ys) else as_array(ys)
             else:
@@ -470,6 +473,25 @@ class Replay:
                 y.value = slots[outputs[i]]
 
         return forward
+
+    def shadow_inputs(self, f, live):
+        """Give ``f`` input Nodes of its own, which the replay keeps holding the current values.
+
+        A backward may read its inputs' Nodes (``self.inputs[1].value``, ``needs_input_grad``): the
+        Nodes of the recording would hold the recorded values, and an argument's Node is the user's.
+        Parameters (live Nodes) stay as they are.
+        """
+        if f.inputs is None:
+            return []
+        kept = {id(owner) for _, owner in live}
+        shadows, inputs = [], []
+        for i, x in enumerate(f.inputs):
+            if id(x) not in kept:
+                x = Node(x.value, requires_grad=x.requires_grad)
+                shadows.append((i, x))
+            inputs.append(x)
+        f.inputs = inputs
+        return shadows
 
     def output_nodes(self, step):
         f = step[1]
@@ -578,13 +600,23 @@ class Replay:
         kwargs = {k: self.resolve_template(a[3][k], v, where) for k, v in keywords.items()}
         if (a[4] is None) != (made is None) or (made is not None and a[4][0] != made[0]):
             raise self.differs(where, "a different kind of result")
+        if made is not None and made[0] == "value" and not same_value(a[4][1], made[1]):
+            raise self.differs(f"the result of {name_of(b)} (step {index})", f"{a[4][1]!r}, then {made[1]!r}")
         live, rebuild = self.live, self.rebuild
 
         def effect(slots):
             for slot, owner in live:
                 slots[slot] = owner.value
             result = function(*[rebuild(t, slots) for t in args], **{k: rebuild(t, slots) for k, t in kwargs.items()})
-            if made is None or made[0] == "value":
+            if made is None:
+                return
+            if made[0] == "value":
+                if not same_value(result, made[1]):
+                    raise CaptureError(
+                        f"node.compile: on this call {name_of(b)} returned {result!r}, where the recorded step got "
+                        f"{made[1]!r}: the step's path depends on the data here, so this call cannot be replayed "
+                        "(it has run up to that point). Run such steps eagerly."
+                    )
                 return
             if made[0] == "array":
                 slots[made[1]] = result

@@ -6,7 +6,7 @@ names it instead of an IndexError from inside NumPy.
 """
 from ..backend import get_array_module, on_host, to_backend
 from ..config import Config
-from ..core import Function, Node, as_float, as_node
+from ..core import Function, Node, as_float, as_node, replayable
 from ..validation import choice, flag, integer, real
 from .activation import Logistic, LogNormalizedExponential, RectifiedLinear, log_softmax_array
 from .math import Abs, Clip, Exp, Log, Sqrt
@@ -44,6 +44,7 @@ class SoftmaxCrossEntropy(Function):
     """
 
     differentiable_backward = True
+    uses_blas = True
     real_only = True
 
     def forward(self, x, t):
@@ -302,7 +303,13 @@ def _plain_case(x, t, weight, ignore_index, reduction, label_smoothing):
         return False
     if t.dtype.kind not in "iu":
         return t.dtype.kind == "f"
-    return on_host(t.value) and not bool((t.value == ignore_index).any())
+    return on_host(t.value) and not holds(t.value, ignore_index)
+
+
+@replayable
+def holds(labels, value):
+    """Whether any label equals ``value`` (a branch on the data: a replay by ``node.compile`` checks it again)."""
+    return bool((labels == value).any())
 
 
 def _constant(owner, name, value, like):
@@ -357,6 +364,7 @@ def _class_inputs(owner, x, t):
     return x, _same_backend(t, x), single
 
 
+@replayable
 def _label_coefficients(labels, num_classes, w, ignore_index, smoothing, like):
     """Coefficients A (N, C, d...) with loss = -Σ_c A·log p, and the 'mean' divisor Σ weight[t] over labels not ignored.
 

@@ -4,7 +4,7 @@ import numpy as np
 from .. import validation
 from ..backend import get_array_module, to_backend
 from ..config import as_generator
-from ..core import Function, as_node
+from ..core import Function, as_node, replayable
 
 
 class InvertedDropout(Function):
@@ -30,6 +30,11 @@ def dropout(x, p, rng):
     x = as_node(x)
     p = validation.real("dropout", "p", p, 0, 1, open_maximum=True)
     rng = as_generator(rng)
-    keep = rng.random(x.shape) >= p  # drawn on the host from a seeded generator
-    mask = to_backend((keep / (1 - p)).astype(np.dtype(x.dtype)), get_array_module(x.value).__name__)
-    return InvertedDropout(mask)(x)
+    return InvertedDropout(dropout_mask(rng, x.shape, p, np.dtype(x.dtype), get_array_module(x.value).__name__))(x)
+
+
+@replayable
+def dropout_mask(rng, shape, p, dtype, backend_name):
+    """Kept elements scaled by 1/(1-p), zeros elsewhere: drawn on the host from ``rng``, then moved to the backend."""
+    keep = rng.random(shape) >= p
+    return to_backend((keep / (1 - p)).astype(dtype), backend_name)

@@ -1,0 +1,309 @@
+"""node.compile: a replayed step gives the eager step's results bit for bit, and its contract is enforced.
+
+Each model is built twice from the same seed: one copy trained eagerly, one
+through ``node.compile``, on the same batches; after every step the losses,
+parameters, optimizer state, centers and running statistics must be
+identical (the replay runs the same forwards, kernels and backwards in the
+same order, so nothing is reordered).
+"""
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import node
+from node import functions as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from center_loss_convnet import LeNetsPlusPlus
+from center_loss_mnist import Classifier
+
+
+def batches(xp, count, size, shape, classes=10, seed=0, one_hot=True):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        x = xp.asarray((rng.random((size, *shape)) * 255).astype(np.float32))
+        labels = rng.integers(0, classes, size)
+        t = xp.asarray(np.eye(classes, dtype=np.float32)[labels] if one_hot else labels)
+        out.append((node.Node(x, requires_grad=False), t))
+    return out
+
+
+def same(a, b):
+    a, b = node.asnumpy(getattr(a, "value", a)), node.asnumpy(getattr(b, "value", b))
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def mlp_setup(seed=0, learnable=False):
+    """The seed notebook's step: MLP 784-256-2-10, softmax cross entropy + Center Loss, Adam."""
+    model = Classifier(node.layers.as_generator(seed))
+    optimizer = node.Adam(model.parameters(), 1e-3)
+    if learnable:
+        center = node.LearnableCenterLoss(10, 2, lambda_=0.1, rng=seed)
+        center_optimizer = node.SGD(center.parameters(), lr=0.5)
+    else:
+        center, center_optimizer = node.CenterLoss(10, 2, alpha=0.01, rng=seed), None
+
+    def step(x, t):
+        optimizer.zero_grad()
+        if center_optimizer is not None:
+            center_optimizer.zero_grad()
+        h, scores = model(x)
+        loss = scores.softmax_with_cross_entropy(t) + center(h, t)
+        loss.backward()
+        optimizer.step()
+        if center_optimizer is not None:
+            center_optimizer.step()
+        return loss
+
+    state = [*model.parameters(), *center.parameters()] if learnable else [*model.parameters(), center.centers]
+    return step, state, optimizer
+
+
+def lenets_setup(seed=0):
+    """LeNets++ (Conv-BN-PReLU blocks, max pooling), NLL loss + Center Loss, SGD with momentum and weight decay."""
+    model = LeNetsPlusPlus(node.layers.as_generator(seed))
+    optimizer = node.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    center = node.CenterLoss(10, 2, alpha=0.5, rng=seed + 1)
+
+    def step(x, t):
+        optimizer.zero_grad()
+        features, log_probs = model(x)
+        loss = F.nll_loss(log_probs, t) + center(features, t)
+        loss.backward()
+        optimizer.step()
+        return loss, features
+
+    buffers = [array for _, array in model.named_buffers()]
+    assert len(buffers) == 12  # the running mean and variance of six batch norms
+    return step, [*model.parameters(), center.centers, *buffers], optimizer
+
+
+def check_against_eager(setup, data, **kwargs):
+    eager_step, eager_state, eager_opt = setup(**kwargs)
+    step, state, opt = setup(**kwargs)
+    compiled = node.compile(step)
+    for x, t in data:
+        replays = compiled.replays
+        expected, got = eager_step(x, t), compiled(x, t)
+        expected, got = (expected, got) if isinstance(expected, tuple) else ((expected,), (got,))
+        for e, g in zip(expected, got):
+            assert same(e, g), "a replayed step's result differs from the eager step's"
+            if compiled.replays > replays:  # a replay's results are new Nodes without a graph
+                assert g.creator is None and g.requires_grad is False
+        for a, b in zip(eager_state, state):
+            assert same(a, b), "a parameter, center or running statistic differs after a replayed step"
+    for p, q in zip(eager_opt.parameters(), opt.parameters()):
+        for key, value in eager_opt.state[p].items():
+            assert same(value, opt.state[q][key]) if hasattr(value, "shape") else value == opt.state[q][key]
+    return compiled
+
+
+def test_the_seed_mlp_step_replays_bit_for_bit(xp):
+    compiled = check_against_eager(mlp_setup, batches(xp, 6, 16, (784,)))
+    assert compiled.replays == 4 and compiled.signatures == 1
+
+
+def test_the_learnable_center_loss_step_replays_bit_for_bit(xp):
+    compiled = check_against_eager(mlp_setup, batches(xp, 5, 16, (784,), one_hot=False), learnable=True)
+    assert compiled.replays == 3
+
+
+def test_lenets_plus_plus_replays_bit_for_bit(xp):
+    compiled = check_against_eager(lenets_setup, batches(xp, 4, 3, (1, 28, 28), one_hot=False))
+    assert compiled.replays == 2
+
+
+def test_a_new_shape_is_recorded_again(xp):
+    data = batches(xp, 4, 16, (784,)) + batches(xp, 3, 5, (784,), seed=1) + batches(xp, 1, 16, (784,), seed=2)
+    compiled = check_against_eager(mlp_setup, data)
+    assert compiled.signatures == 2
+    assert compiled.replays == 2 + 1 + 1
+
+
+def test_the_replay_draws_fresh_dropout_masks_from_the_same_stream():
+    def setup():
+        layer, drop = node.Linear(6, 4, rng=0), node.Dropout(0.5, rng=3)
+        optimizer = node.SGD(layer.parameters(), lr=0.1)
+
+        def step(x):
+            optimizer.zero_grad()
+            loss = (drop(layer(x)) ** 2).sum()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return step, layer.parameters(), optimizer
+
+    data = [(node.Node(np.full((5, 6), i, np.float32), requires_grad=False),) for i in range(1, 6)]
+    eager_step, eager_state, _ = setup()
+    step, state, _ = setup()
+    compiled = node.compile(step)
+    for (x,) in data:
+        assert same(eager_step(x), compiled(x))
+    for a, b in zip(eager_state, state):
+        assert same(a, b)
+
+
+def test_gradients_reach_an_argument_that_requires_them():
+    w = node.Node(np.arange(3.0), name="w")
+
+    @node.compile
+    def step(x):
+        loss = (x * w).sum()
+        loss.backward()
+        return loss
+
+    for i in range(4):
+        x = node.Node(np.full(3, float(i + 1)))
+        w.grad = None
+        loss = step(x)
+        assert float(loss) == pytest.approx((i + 1) * 3.0)
+        np.testing.assert_array_equal(x.grad, np.arange(3.0))
+        np.testing.assert_array_equal(w.grad, np.full(3, float(i + 1)))
+    assert step.replays == 2
+
+
+def test_returned_structures_keep_their_shape():
+    w = node.Node(np.ones(2))
+
+    @node.compile(max_signatures=2)
+    def step(x, scale):
+        y = x * w * scale
+        return {"y": y, "pair": (y.sum(), 7), "raw": x}
+
+    for _ in range(3):
+        x = np.arange(2.0)
+        out = step(x, 2.0)
+        assert set(out) == {"y", "pair", "raw"} and out["pair"][1] == 7
+        np.testing.assert_array_equal(out["y"].value, [0.0, 2.0])
+        assert float(out["pair"][0]) == 2.0 and out["raw"] is x
+    assert step.replays == 1
+
+
+# ---- the contract ---------------------------------------------------------------------------
+def test_control_flow_that_depends_on_the_data_is_refused():
+    w = node.Node(np.ones(3))
+    calls = []
+
+    @node.compile
+    def step(x):
+        calls.append(1)
+        y = x * w
+        if len(calls) % 2 == 0:  # a counter, not the shapes, decides
+            y = y.exp()
+        return y.sum()
+
+    step(np.ones(3))
+    with pytest.raises(node.CaptureError, match="different work|differ"):
+        step(np.ones(3))
+
+
+def test_an_input_computed_with_numpy_from_the_data_is_refused():
+    w = node.Node(np.ones(3))
+
+    @node.compile
+    def step(x):
+        scaled = node.Node(np.asarray(x) / 2)  # NumPy on the argument: node never sees it
+        return (scaled * w).sum()
+
+    step(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(node.CaptureError, match="computed outside node from the step's data"):
+        step(np.array([4.0, 5.0, 6.0]))
+
+
+def test_a_constant_made_inside_the_step_is_fine():
+    w = node.Node(np.ones(3))
+
+    @node.compile
+    def step(x):
+        return (x * w + node.Node(np.array([1.0, 2.0, 3.0]))).sum()
+
+    results = [float(step(np.full(3, float(i)))) for i in range(4)]
+    assert results == [6.0, 9.0, 12.0, 15.0] and step.replays == 2
+
+
+@pytest.mark.parametrize("read", [lambda y: float(y), lambda y: y.item(), lambda y: bool(y > 0), lambda y: y.numpy()])
+def test_reading_a_value_while_recording_is_refused(read):
+    w = node.Node(np.ones(3))
+
+    @node.compile
+    def step(x):
+        y = (x * w).sum()
+        read(y)
+        return y
+
+    with pytest.raises(node.CaptureError, match="reads a Node's value into Python"):
+        step(np.ones(3))
+    assert node.Config.tracer is None
+
+
+def test_hooks_higher_order_and_node_grad_are_refused():
+    w = node.Node(np.ones(3))
+
+    @node.compile
+    def with_hook(x):
+        y = x * w
+        y.register_hook(lambda g: g * 2)
+        y.sum().backward()
+
+    @node.compile
+    def second_order(x):
+        (g,) = node.grad((x * w * w).sum(), [w], create_graph=True)
+        return g
+
+    for step, what in ((with_hook, "hook"), (second_order, "create_graph")):
+        with pytest.raises(node.CaptureError, match=what):
+            step(np.ones(3))
+
+
+def test_too_many_signatures_run_eagerly_with_one_warning():
+    w = node.Node(np.ones(1))
+    step = node.compile(lambda x: (x * w).sum(), max_signatures=1)
+    step(np.ones(2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in (3, 4, 5):
+            assert float(step(np.ones(n))) == n
+    assert len(caught) == 1 and "max_signatures" in str(caught[0].message)
+
+
+def test_arguments_are_checked():
+    with pytest.raises(TypeError, match="step must be a callable"):
+        node.compile(3)
+    with pytest.raises(ValueError, match="max_signatures must be an integer >= 1, got 0"):
+        node.compile(lambda x: x, max_signatures=0)
+    step = node.compile(lambda x, options: x)
+    with pytest.raises(TypeError, match="argument 1 is a dict"):
+        step(np.ones(2), {"a": 1})
+
+
+def test_recording_is_per_thread():
+    import threading
+
+    w = node.Node(np.ones(2))
+    seen = []
+
+    @node.compile
+    def step(x):
+        seen.append(node.Config.tracer is not None)
+        other = threading.Thread(target=lambda: seen.append(node.Config.tracer is not None))
+        other.start()
+        other.join()
+        return (x * w).sum()
+
+    step(np.ones(2))
+    assert seen == [True, False]
+
+
+def test_a_branch_on_the_data_inside_node_is_checked_again_on_every_replay():
+    scores = node.Node(np.zeros((2, 3), np.float32))
+    step = node.compile(lambda t: F.cross_entropy(scores, t))
+    for _ in range(3):
+        step(np.array([0, 1]))
+    assert step.replays == 1
+    with pytest.raises(node.CaptureError, match="depends on the data"):
+        step(np.array([0, -100]))  # ignore_index: eager node takes its general path here
