@@ -110,8 +110,9 @@ class CompiledStep:
                     return self.step(*args, **kwargs)
                 entry = self._entries[key] = _Entry()
             if entry.replay is not None:
+                result = entry.replay(arrays, nodes)
                 self.replays += 1
-                return entry.replay(arrays, nodes)
+                return result
             recorder = Recorder(arrays, nodes)
             result = recorder.run(self.step, args, kwargs)
             entry.recordings.append(recorder)
@@ -126,6 +127,16 @@ class CompiledStep:
         """How many signatures have been seen (recorded or being recorded)."""
         return len(self._entries)
 
+    def describe(self):
+        """The recorded programs in words, one line per piece of work, for each signature replayed so far."""
+        parts = []
+        for key, entry in self._entries.items():
+            state = "replayed" if entry.replay is not None else f"recorded {len(entry.recordings)} of 2 times"
+            parts.append(f"signature {describe(key)}: {state}")
+            if entry.replay is not None:
+                parts += entry.replay.listing
+        return "\n".join(parts)
+
     def reset(self):
         """Forget every recording: the next calls record again (after changing state the replay would not see)."""
         with self._lock:
@@ -135,8 +146,9 @@ class CompiledStep:
         if not self._warned:
             self._warned = True
             warnings.warn(
-                f"node.compile: {self.step.__name__!r} was called with a {self.max_signatures + 1}th signature "
-                f"({describe(key)}); calls with new signatures now run eagerly. Pass max_signatures= to record more.",
+                f"node.compile: {self.step.__name__!r} was called with more than max_signatures={self.max_signatures} "
+                f"signatures (this one: {describe(key)}); calls with new signatures now run eagerly. Pass a larger "
+                "max_signatures to record more.",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -195,9 +207,9 @@ class Recorder:
     """
 
     def __init__(self, arrays, nodes):
-        self.depth = 0
+        self.depth = 0  # > 0 inside a recorded piece of work: what runs inside is not recorded again
         self.argument_nodes = {id(n): i for i, n in enumerate(nodes) if n is not None}
-        self.kept_nodes = nodes  # > 0 inside a recorded piece of work: what runs inside is not recorded again
+        self.kept_nodes = nodes
         self.steps = []
         self.slots = {id(a): i for i, a in enumerate(arrays)}  # id(array) -> slot; arguments first
         self.arguments = len(arrays)
@@ -341,6 +353,7 @@ class Replay:
         self.arguments = second.arguments
         self.program = []
         self.outside = {}  # (kind, id(thing)) -> its slot, for what came from outside
+        self.listing = []  # the program in words (CompiledStep.describe)
         self.fixed = set()  # the slots holding the same array on every replay (constants, buffers)
         for index, (a, b) in enumerate(zip(first.steps, second.steps)):
             self.program.append(self.build(index, a, b))
@@ -443,7 +456,32 @@ class Replay:
         if a[0] != b[0] or (a[0] in ("forward", "backward") and type(a[1]) is not type(b[1])):
             raise self.differs(f"operation {index}", f"{name_of(a)}, then {name_of(b)}")
         self.live = []
-        return getattr(self, "build_" + b[0])(index, a, b)
+        run = getattr(self, "build_" + b[0])(index, a, b)
+        self.listing.append(f"{index:3d}  {self.line(b)}")
+        return run
+
+    def line(self, step):
+        """One recorded piece of work in words: what runs, on what, into which slots."""
+        kind, thing = step[0], step[1]
+        if kind == "forward":
+            return f"forward  {type(thing).__name__}({', '.join(map(self.name, step[2]))}) -> {', '.join(f'#{o}' for o in step[4])}"
+        if kind == "backward":
+            made = ", ".join("-" if m is None else f"#{m[0]}" for m in step[3])
+            return f"backward {type(thing).__name__}({', '.join(map(self.name, step[2]))}) -> {made}"
+        if kind == "add":
+            return f"add      {self.name(step[1])} + {self.name(step[2])} -> #{step[3]}"
+        if kind == "leaf":
+            return f"grad     .grad of a {'Node' if thing.name is None else repr(thing.name)} of shape {thing.shape} <- {self.name(step[2])} ({step[3]})"
+        return f"effect   {getattr(thing, '__qualname__', thing)}"
+
+    def name(self, source):
+        """A source in words: '#k' for a slot work made, 'argument i', or what came from outside."""
+        if isinstance(source, int):
+            return f"argument {source}" if source < self.arguments else f"#{source}"
+        for kind, key in (("live", source.owner), ("buffer", source.array), ("constant", source.array)):
+            if (kind, id(key)) in self.outside:
+                return f"{kind} {getattr(source.array, 'shape', ())}"
+        return "outside"
 
     def build_forward(self, index, a, b):
         _, f, sources, attributes, outputs, single = b
@@ -613,9 +651,10 @@ class Replay:
             if made[0] == "value":
                 if not same_value(result, made[1]):
                     raise CaptureError(
-                        f"node.compile: on this call {name_of(b)} returned {result!r}, where the recorded step got "
-                        f"{made[1]!r}: the step's path depends on the data here, so this call cannot be replayed "
-                        "(it has run up to that point). Run such steps eagerly."
+                        f"node.compile: on this call {name_of(b)} ({summary(function)}) returned {result!r}, where the "
+                        f"recorded step got {made[1]!r}: the step's path depends on the data here, so this call cannot "
+                        "be replayed. It stopped there, after the work before it (zero_grad, the forward up to that "
+                        "point) had run. Run such steps eagerly."
                     )
                 return
             if made[0] == "array":
@@ -634,6 +673,12 @@ def name_of(step):
     if kind == "effect":
         return getattr(thing, "__qualname__", repr(thing))
     return {"add": "a gradient sum", "leaf": "a stored gradient"}[kind]
+
+
+def summary(function):
+    """The first line of ``function``'s docstring, or its name."""
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].rstrip(".") if doc else getattr(function, "__qualname__", repr(function))
 
 
 def same_value(a, b):

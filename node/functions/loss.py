@@ -163,6 +163,7 @@ def _one_hot(labels, like):
     return rows
 
 
+@replayable
 def check_label_range(labels, num_classes, name):
     """Raise ValueError naming the first label outside 0..num_classes-1.
 
@@ -331,6 +332,7 @@ def _class_weights(owner, weight, num_classes, like):
     return w
 
 
+@replayable
 def check_class_labels(labels, num_classes, ignore_index, name):
     """Raise ValueError naming the first label outside 0..C-1 that is not ``ignore_index`` (checked as in ``check_label_range``)."""
     if not labels.size or (not on_host(labels) and not Config.check_device_labels):

@@ -307,3 +307,24 @@ def test_a_branch_on_the_data_inside_node_is_checked_again_on_every_replay():
     assert step.replays == 1
     with pytest.raises(node.CaptureError, match="depends on the data"):
         step(np.array([0, -100]))  # ignore_index: eager node takes its general path here
+
+
+def test_a_bad_label_is_still_refused_on_a_replay():
+    scores = node.Node(np.zeros((2, 3), np.float32))
+    step = node.compile(lambda t: scores.softmax_with_cross_entropy(t))
+    for _ in range(3):
+        step(np.array([0, 1]))
+    with pytest.raises(ValueError, match="label -3"):
+        step(np.array([0, -3]))
+
+
+def test_describe_lists_the_recorded_program():
+    step, _, _ = mlp_setup()
+    compiled = node.compile(step)
+    for x, t in batches(np, 3, 4, (784,)):
+        compiled(x, t)
+    text = compiled.describe()
+    print(text)
+    assert text.startswith("signature 0: Node (4, 784)") and "replayed" in text
+    assert "forward  Div(argument 0, constant ())" in text and "live (784, 256), live (256,)) -> #" in text
+    assert "backward Affine(" in text and "effect   Optimizer.step" in text and "effect   CenterLoss.update_centers" in text
