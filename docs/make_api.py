@@ -25,6 +25,7 @@ SECTIONS = {
     "node.gradient_check": "Gradient checking (`node/gradient_check.py`)",
     "node.serialization": "Checkpoints (`node/serialization.py`)",
     "node.dot": "Graph pictures (`node/dot.py`)",
+    "node.capture": "Recording a training step once and replaying it (`node/capture.py`)",
     "node.layers": "Layers and networks (`node/layers/`)",
     "node.optim": "Optimizers (`node/optim/`)",
     "node.data": "Data (`node/data/`)",
