@@ -225,7 +225,7 @@ class Recorder:
             result = step(*args, **kwargs)
         finally:
             Config.tracer = None
-        self.result = self.template(result, "the value step returned")
+        self.result = self.template(result)
         return result
 
     # sources and slots
@@ -239,16 +239,16 @@ class Recorder:
         self.kept.append(array)
         return slot
 
-    def template(self, value, what):
+    def template(self, value):
         """``value`` (a result or an argument) with each array or Node replaced by a marker holding its source."""
         if isinstance(value, Node):
             return ("node", self.source(value.value, value))
         if backend.is_array(value):
             return ("array", self.source(value))
         if isinstance(value, (tuple, list)):
-            return (type(value).__name__, [self.template(v, what) for v in value])
+            return (type(value).__name__, [self.template(v) for v in value])
         if isinstance(value, dict):
-            return ("dict", {k: self.template(v, what) for k, v in value.items()})
+            return ("dict", {k: self.template(v) for k, v in value.items()})
         return ("value", value)
 
     # what the engine reports
@@ -305,8 +305,8 @@ class Recorder:
         """Run a ``@replayable`` function, recording it with its array arguments as sources."""
         if self.depth:
             return function(*args, **kwargs)
-        arguments = [self.template(a, "an argument") for a in args]
-        keywords = {k: self.template(v, "an argument") for k, v in kwargs.items()}
+        arguments = [self.template(a) for a in args]
+        keywords = {k: self.template(v) for k, v in kwargs.items()}
         self.depth += 1
         try:
             result = function(*args, **kwargs)
