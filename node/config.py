@@ -37,6 +37,8 @@ class Settings(threading.local):
         kernels: "auto" lets a registered fast kernel (``node.kernels``) run an
             op's forward where one applies; "reference" runs only the readable
             reference code in ``node.functions``. Both give the same values.
+        compiled_kernels: "auto" lets kernels run numba-compiled loops where
+            numba is installed (``node.kernels.compiled``); "off" keeps them to NumPy.
         plain_backward: True while ``backward()`` walks a graph without
             ``create_graph``: backward code then computes on arrays, and a
             Function applied to arrays alone returns an array (nothing is
@@ -54,6 +56,7 @@ class Settings(threading.local):
         self.backend = "numpy"
         self.default_generator = None
         self.kernels = "auto"
+        self.compiled_kernels = "auto"
         self.plain_backward = False
         self.tracer = None
 

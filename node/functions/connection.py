@@ -4,16 +4,20 @@ import numpy as np
 from .. import validation
 from ..backend import as_index, get_array_module, is_array, on_host, scatter_add
 from ..core import Function, Node, as_node
+from .arithmetic import MatMul
 
 
 class Affine(Function):
     """y = x @ W + b with W of shape (in, out), x of shape (..., in).
 
     Backward: gx = gy Wᵀ, gW = xᵀ gy and gb = Σ gy, with x and gy seen as
-    matrices (every leading axis of x is one more row).
+    matrices (every leading axis of x is one more row). gW is a ``MatMul``
+    of its own, so that a kernel may compute it (at batch size 1 it is an
+    outer product, ``node.kernels.outer``).
     """
 
     differentiable_backward = True
+    uses_blas = True
 
     def forward(self, x, W, b=None):
         y = x @ W
@@ -25,7 +29,7 @@ class Affine(Function):
         x, W = self.saved_inputs()[:2]
         needs = self.needs_input_grad
         gx = gy @ W.T if needs[0] else None
-        gW = x.reshape(-1, x.shape[-1]).T @ gy.reshape(-1, gy.shape[-1]) if needs[1] else None
+        gW = MatMul()(x.reshape(-1, x.shape[-1]).T, gy.reshape(-1, gy.shape[-1])) if needs[1] else None
         if len(needs) == 2:
             return gx, gW
         return gx, gW, gy.reshape(-1, gy.shape[-1]).sum(axis=0) if needs[2] else None

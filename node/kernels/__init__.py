@@ -9,5 +9,6 @@ from .memory import Workspace, release_thread_workspace, tune_host_allocator
 from . import conv  # noqa: F401  (registers the convolution's kernels)
 from . import activation, normalization, pooling  # noqa: F401  (register the activations', batch norm's and pooling's kernels)
 from . import loss  # noqa: F401  (registers the cross entropy gradient's kernel)
+from . import outer  # noqa: F401  (registers the one-term matrix product's kernel)
 
 __all__ = ["Workspace", "release_thread_workspace", "tune_host_allocator"]

@@ -4,15 +4,22 @@
   ``node.kernels.normalization``, whose helpers they share). With every slope
   at most 1, prelu(x) = max(x, a·x) (at least 1: min): two passes over memory
   instead of a mask, a product and a selection.
+* With numba installed, PReLU and its gradient as one compiled pass each
+  (``node.kernels.compiled``), for any slopes: y = x where x > 0 else a·x,
+  the reference's arithmetic; the gradient's gx = gy or gy·a and the
+  per-channel sums of gy·x where x ≤ 0 in the same pass.
 * ReLU's gradient on the GPU as one fused kernel (``node.backend.fused``)
   instead of a comparison and a product.
 """
+import numpy as np
+
 from ..backend import fused, get_array_module, on_host
 from ..dispatch import Kernel, register_kernel
 from ..functions.activation import ParametricReLU, ParametricReLUGrad, ReLUGrad
+from . import compiled
 from .memory import channel_matrix, pooled
 from .memory import temporary
-from .normalization import channel_dot, channel_rows, like, rows_of
+from .normalization import channel_dot, channel_rows, column_sums, compiled_rows, like, rows_of
 
 
 def per_channel(a, channels):
@@ -67,6 +74,41 @@ class ParametricReLUGradRows(Kernel):
         return gx, ga.sum(keepdims=True) if a.shape == (1,) else ga
 
 
+class ParametricReLUCompiled(Kernel):
+    """``ParametricReLU``'s forward as one compiled pass over x's rows: x where x > 0, else a·x."""
+
+    name = "compiled"
+
+    def applies(self, f, x, a):
+        return compiled_rows(("prelu",), x, a)[0] is not None
+
+    def forward(self, f, x, a):
+        rows, inner = channel_matrix(x)
+        y = like(x, pooled, "prelu y")
+        out, _ = channel_matrix(y)
+        compiled.loop("prelu", x.dtype)(rows, np.repeat(per_channel(a, x.shape[1]), inner), out)
+        return y
+
+
+class ParametricReLUGradCompiled(Kernel):
+    """``ParametricReLUGrad``'s forward as one compiled pass over rows in x's memory order: gx and ga together."""
+
+    name = "compiled"
+
+    def applies(self, g, x, a, gy):
+        return compiled_rows(("prelu_grad",), x, a, gy)[0] is not None
+
+    def forward(self, g, x, a, gy):
+        rows, inner = channel_matrix(x)
+        grows = rows_of(gy, x, "elementwise a")
+        gx = like(x, temporary, "prelu gx")
+        out, _ = channel_matrix(gx)
+        sums = np.empty(rows.shape[1], x.dtype)
+        compiled.loop("prelu_grad", x.dtype)(rows, grows, np.repeat(per_channel(a, x.shape[1]), inner), out, sums)
+        ga = column_sums(sums, inner)
+        return gx, ga.sum(keepdims=True) if a.shape == (1,) else ga
+
+
 @fused
 def _pass_where_positive(xp, gy, x):
     """gy where x > 0, else 0."""
@@ -85,6 +127,8 @@ class FusedReLUGrad(Kernel):
         return _pass_where_positive(gy, g.x)
 
 
+register_kernel(ParametricReLU, ParametricReLUCompiled())
 register_kernel(ParametricReLU, ParametricReLURows())
+register_kernel(ParametricReLUGrad, ParametricReLUGradCompiled())
 register_kernel(ParametricReLUGrad, ParametricReLUGradRows())
 register_kernel(ReLUGrad, FusedReLUGrad())

@@ -4,7 +4,10 @@
 formula, one fresh array per operation. These functions do the same arithmetic,
 in the same order, so the parameters come out identical to the last bit:
 
-* on the host, in place in the parameter and the optimizer's state, with one
+* on the host, with numba installed, as one compiled loop over each parameter
+  (``node.kernels.compiled``): one pass over memory instead of nine for Adam,
+  the same bits;
+* on the host otherwise, in place in the parameter and the optimizer's state, with one
   scratch array reused by every parameter (``node.kernels.memory.temporary``),
   so a step allocates nothing of the parameters' size;
 * on the GPU, each parameter's whole update as one fused kernel
@@ -18,6 +21,7 @@ runs its own formula when it is "reference"
 """
 from ..backend import fused, get_array_module, on_host
 from ..config import Config
+from . import compiled
 from .memory import temporary
 
 
@@ -29,6 +33,20 @@ def enabled():
     return mode == "auto"
 
 
+def compiled_loop(name, p, *arrays):
+    """The compiled loop ``name`` for ``p`` and ``arrays`` (flattened views), or None where NumPy must run.
+
+    It runs where numba is on (``node.kernels.compiled``) and every array is a
+    C-contiguous host array of p's dtype, float32 or float64.
+    """
+    if not compiled.enabled(p):
+        return None
+    dtype = p.dtype
+    if not p.flags.c_contiguous or any(a.dtype != dtype or not a.flags.c_contiguous or a.shape != p.shape for a in arrays):
+        return None
+    return compiled.loop(name, dtype)
+
+
 def sgd_step(p, g, velocity, lr, momentum, nesterov, weight_decay):
     """``SGD``'s update of the array ``p`` in place; ``velocity`` (None without momentum) too."""
     if not on_host(p):
@@ -37,6 +55,16 @@ def sgd_step(p, g, velocity, lr, momentum, nesterov, weight_decay):
         else:
             (_nesterov_kernel if nesterov else _momentum_kernel)(p, g, velocity, lr, momentum, weight_decay)
         return
+    if velocity is None:
+        loop = compiled_loop("sgd_plain", p, g)
+        if loop is not None:
+            loop(p.reshape(-1), g.reshape(-1), float(lr), float(weight_decay))
+            return
+    else:
+        loop = compiled_loop("sgd", p, g, velocity)
+        if loop is not None:
+            loop(p.reshape(-1), g.reshape(-1), velocity.reshape(-1), float(lr), float(momentum), bool(nesterov), float(weight_decay))
+            return
     if weight_decay:
         g = g + weight_decay * p
     if velocity is not None:
@@ -54,6 +82,10 @@ def adam_step(p, g, m, v, beta1, beta2, weight_decay, step_size, eps_hat):
     """
     if not on_host(p):
         _adam_kernel(p, g, m, v, beta1, 1 - beta1, beta2, 1 - beta2, weight_decay, step_size, eps_hat)
+        return
+    loop = compiled_loop("adam", p, g, m, v)
+    if loop is not None:
+        loop(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), float(beta1), float(beta2), float(weight_decay), float(step_size), float(eps_hat))
         return
     xp = get_array_module(p)
     work = temporary("adam step", p.shape, p.dtype)

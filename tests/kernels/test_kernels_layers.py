@@ -5,8 +5,12 @@ through it must match the reference's: float64, several shapes and memory
 orders, including the (W, H, N, C) order an im2col convolution leaves its
 output in. Each test also checks which kernel ran (``Function.kernel``), so a
 kernel that stops applying where it should, or applies where it should not,
-fails here too.
+fails here too. Batch norm and PReLU run twice: with the compiled kernels off
+(NumPy's "rows" kernels run) and on (numba's "compiled" kernels, where numba is
+installed; tests/kernels/test_kernels_compiled.py compares the two in float32).
 """
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -72,10 +76,27 @@ def rng():
     return np.random.default_rng(0)
 
 
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+
+
+@pytest.fixture(params=["off", "auto"])
+def compiled_kernels(request):
+    """``node.Config.compiled_kernels`` for the test: "off" (NumPy kernels) or "auto" (numba's, skipped without numba)."""
+    if request.param == "auto" and not HAS_NUMBA:
+        pytest.skip("numba is not installed")
+    node.Config.compiled_kernels = request.param
+    return request.param
+
+
+def fast(kernel, compiled_kernels):
+    """The kernel expected to run: "rows" becomes "compiled" when the compiled kernels are on."""
+    return "compiled" if kernel == "rows" and compiled_kernels == "auto" else kernel
+
+
 # ---- batch normalization ------------------------------------------------------------------------
 @pytest.mark.parametrize("order", list(ORDERS))
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_rows_kernel(rng, order, training):
+def test_batch_norm_rows_kernel(rng, order, training, compiled_kernels):
     x = in_order(rng.standard_normal((4, 3, 5, 6)) * 2 + 1, ORDERS[order])
     gamma, beta = rng.random(3) + 0.5, rng.standard_normal(3)
     mean, var = rng.standard_normal(3), rng.random(3) + 0.5
@@ -86,7 +107,7 @@ def test_batch_norm_rows_kernel(rng, order, training):
         statistics[node.Config.kernels] = running
         return BatchNormalization(1e-5, *running, momentum=0.1, training=training)
 
-    assert_kernel_matches_reference(make, (x, gamma, beta), "rows")
+    assert_kernel_matches_reference(make, (x, gamma, beta), fast("rows", compiled_kernels))
     for got, expected in zip(statistics["auto"], statistics["reference"]):  # the running statistics moved alike
         np.testing.assert_allclose(got, expected, rtol=1e-12)
     if training:
@@ -94,23 +115,23 @@ def test_batch_norm_rows_kernel(rng, order, training):
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (5, 4, 3), (2, 3, 1, 7)])
-def test_batch_norm_rows_kernel_on_other_shapes(rng, shape):
+def test_batch_norm_rows_kernel_on_other_shapes(rng, shape, compiled_kernels):
     x = rng.standard_normal(shape)
-    assert_kernel_matches_reference(BatchNormalization, (x, rng.random(shape[1]) + 0.5, rng.standard_normal(shape[1])), "rows")
+    assert_kernel_matches_reference(BatchNormalization, (x, rng.random(shape[1]) + 0.5, rng.standard_normal(shape[1])), fast("rows", compiled_kernels))
 
 
 @pytest.mark.parametrize("x_order, gy_order", [("WHNC", "WHNC"), ("WHNC", "NCHW"), ("NHWC", "WHCN"), ("NCHW", "NCHW")])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_gradient_rows_kernel(rng, x_order, gy_order, training):
+def test_batch_norm_gradient_rows_kernel(rng, x_order, gy_order, training, compiled_kernels):
     x = in_order(rng.standard_normal((5, 4, 3, 6)) * 3 - 1, ORDERS[x_order])
     gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
     f = BatchNormalization(1e-5, rng.standard_normal(4), rng.random(4) + 0.5, training=training)
     f.forward(x, gamma, beta)  # the statistics the gradient reads
     gy = in_order(rng.standard_normal(x.shape), ORDERS[gy_order])
-    assert_kernel_matches_reference(lambda: BatchNormalizationGrad(f), (x, gamma, gy), "rows")
+    assert_kernel_matches_reference(lambda: BatchNormalizationGrad(f), (x, gamma, gy), fast("rows", compiled_kernels))
 
 
-def test_batch_norm_kernels_stay_out_of_what_they_do_not_cover(rng):
+def test_batch_norm_kernels_stay_out_of_what_they_do_not_cover(rng, compiled_kernels):
     x = rng.standard_normal((4, 3, 2, 2))
     g, b = rng.standard_normal(3), rng.standard_normal(3)
     assert_kernel_matches_reference(BatchNormalization, (x, g.astype(np.float32), b), None)  # mixed dtypes
@@ -120,7 +141,7 @@ def test_batch_norm_kernels_stay_out_of_what_they_do_not_cover(rng):
     assert_kernel_matches_reference(lambda: BatchNormalization(1e-5, np.zeros(3, np.float32), np.ones(3, np.float32), training=False), (x, g, b), None)
 
 
-def test_batch_norm_through_kernels_matches_finite_differences(rng):
+def test_batch_norm_through_kernels_matches_finite_differences(rng, compiled_kernels):
     x = rng.standard_normal((4, 3, 5, 6))
     gamma, beta = rng.random(3) + 0.5, rng.standard_normal(3)
     node.gradcheck(lambda a, g, b: F.batch_norm(whnc(a), g, b), x, gamma, beta)
@@ -139,29 +160,31 @@ SLOPES = {
 
 @pytest.mark.parametrize("order", list(ORDERS))
 @pytest.mark.parametrize("slopes", list(SLOPES))
-def test_prelu_rows_kernel(rng, order, slopes):
+def test_prelu_rows_kernel(rng, order, slopes, compiled_kernels):
     x = in_order(rng.standard_normal((3, 4, 5, 6)), ORDERS[order])
     a, kernel = SLOPES[slopes]
+    if compiled_kernels == "auto":
+        kernel = "compiled"  # x where x > 0, else a·x: any slopes
     assert_kernel_matches_reference(ParametricReLU, (x, np.array(a)), kernel)
 
 
 @pytest.mark.parametrize("x_order, gy_order", [("WHNC", "WHNC"), ("WHNC", "NCHW"), ("NHWC", "WHCN")])
 @pytest.mark.parametrize("slopes", [[0.25, -0.5, 1.0, 0.1], [0.3]])
-def test_prelu_gradient_rows_kernel(rng, x_order, gy_order, slopes):
+def test_prelu_gradient_rows_kernel(rng, x_order, gy_order, slopes, compiled_kernels):
     x = in_order(rng.standard_normal((3, 4, 5, 6)), ORDERS[x_order])
     gy = in_order(rng.standard_normal(x.shape), ORDERS[gy_order])
-    assert_kernel_matches_reference(ParametricReLUGrad, (x, np.array(slopes), gy), "rows")
+    assert_kernel_matches_reference(ParametricReLUGrad, (x, np.array(slopes), gy), fast("rows", compiled_kernels))
 
 
-def test_prelu_kernels_on_other_shapes(rng):
+def test_prelu_kernels_on_other_shapes(rng, compiled_kernels):
     for shape in [(6, 4), (5, 4, 3)]:
-        assert_kernel_matches_reference(ParametricReLU, (rng.standard_normal(shape), rng.random(4)), "rows")
+        assert_kernel_matches_reference(ParametricReLU, (rng.standard_normal(shape), rng.random(4)), fast("rows", compiled_kernels))
     x = rng.standard_normal(5)  # 1-D: one slope per element, no channel axis; the reference runs
     assert_kernel_matches_reference(ParametricReLU, (x, rng.random(5)), None)
     assert_kernel_matches_reference(ParametricReLUGrad, (x, rng.random(5), rng.standard_normal(5)), None)
 
 
-def test_prelu_through_kernels_matches_finite_differences(rng):
+def test_prelu_through_kernels_matches_finite_differences(rng, compiled_kernels):
     x = np.sign(rng.standard_normal((3, 4, 5, 6))) * (0.1 + rng.random((3, 4, 5, 6)))
     node.gradcheck(lambda v, s: F.prelu(whnc(v), s), x, np.array([0.25, -0.5, 1.0, 0.1]))
     node.gradcheck(lambda v, s: F.prelu(whnc(v), s), x, np.array([0.3]))
@@ -220,7 +243,7 @@ def test_relu_gradient_is_fused_on_the_gpu_only(xp, rng):
 
 
 # ---- a LeNets++ block -----------------------------------------------------------------------------
-def test_a_conv_bn_prelu_pool_step_matches_the_reference(rng):
+def test_a_conv_bn_prelu_pool_step_matches_the_reference(rng, compiled_kernels):
     """Conv - BN - PReLU - Conv - BN - PReLU - pool in training, twice (the second step reuses the kernels' arrays)."""
     x = rng.standard_normal((6, 2, 8, 8))
 

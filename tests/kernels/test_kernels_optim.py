@@ -2,7 +2,8 @@
 
 Both are run on the same problem from the same start, once with the kernels
 on ("auto") and once off ("reference"); on NumPy the parameters and the
-optimizer's state must be identical to the last bit after every step.
+optimizer's state must be identical to the last bit after every step, with
+the compiled loops (numba, where installed) and without.
 """
 import numpy as np
 import pytest
@@ -42,9 +43,11 @@ def trajectory(make, kernels, xp, dtype, steps=6, seed=0):
     return history
 
 
+@pytest.mark.parametrize("compiled_kernels", ["auto", "off"])  # numba's loops where installed, or NumPy's passes
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_fast_updates_give_the_reference_parameters(xp, case, dtype):
+def test_fast_updates_give_the_reference_parameters(xp, case, dtype, compiled_kernels):
+    node.Config.compiled_kernels = compiled_kernels
     fast_run = trajectory(CASES[case], "auto", xp, dtype)
     reference_run = trajectory(CASES[case], "reference", xp, dtype)
     for step, (got, expected) in enumerate(zip(fast_run, reference_run)):
