@@ -41,8 +41,73 @@ def torch_or_none(threads):
     return torch
 
 
-def alternate(runners, repeats, warmup=1):
-    """Time each runner ``repeats`` times, round-robin; returns name -> list of seconds."""
+def jax_or_none(device="cpu"):
+    """JAX if installed (and, for ``device="gpu"``, if it has a GPU), else None with a message saying its row is skipped."""
+    try:
+        import jax
+    except ImportError:
+        print("JAX is not installed: its row is skipped (pip install jax==0.10.2 to include it).")
+        return None
+    if device == "gpu":
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            print("JAX has no GPU device here: its row is skipped (install jax[cuda12] to include it).")
+            return None
+    return jax
+
+
+def compile_or_none(node, enabled=True):
+    """``node.compile`` when node has it (and ``enabled``), else None with a message saying the captured row is skipped."""
+    if not enabled:
+        print("--no-captured: the node captured row is skipped.")
+        return None
+    if not hasattr(node, "compile"):
+        print("node has no compile() yet: the node captured row (node.compile(step)) is skipped.")
+        return None
+    return node.compile
+
+
+def blas_report():
+    """The two OpenBLAS variables this machine may set, and the OpenBLAS core type that actually ran.
+
+    The core type comes from threadpoolctl's threadpool_info() ('architecture'),
+    so call this after the libraries are loaded; without threadpoolctl it is unknown.
+    """
+    names = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    settings = ", ".join(f"{name}={os.environ[name]!r}" if name in os.environ else f"{name} unset" for name in names)
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"{settings}; OpenBLAS core type that ran: unknown (threadpoolctl is not installed)"
+    found = [
+        f"{Path(info.get('filepath', '?')).name}: {info.get('architecture', 'unknown')}, {info.get('num_threads', '?')} threads"
+        for info in threadpool_info()
+        if info.get("internal_api") == "openblas"
+    ]
+    return f"{settings}; OpenBLAS core type that ran: {'; '.join(found) or 'unknown (no OpenBLAS loaded)'}"
+
+
+def steps_for(run_one, target_s=0.3, least=3, most=5000):
+    """How many calls of ``run_one`` (one warm step, waited for) take about ``target_s`` seconds."""
+    run_one()
+    began = time.perf_counter()
+    run_one()
+    run_one()
+    per_step = max((time.perf_counter() - began) / 2, 1e-6)
+    return int(min(most, max(least, round(target_s / per_step))))
+
+
+def relative_diff(values, reference):
+    """max |v - r| / max(|r|, tiny) over paired values."""
+    return max(abs(v - r) / max(abs(r), 1e-30) for v, r in zip(values, reference))
+
+
+def alternate(runners, repeats, warmup=1, clock=False):
+    """Time each runner ``repeats`` times, round-robin; returns name -> list of seconds.
+
+    With ``clock`` each runner measures itself and returns its seconds (a worker in another process).
+    """
     for _ in range(warmup):
         for run in runners.values():
             run()
@@ -50,9 +115,150 @@ def alternate(runners, repeats, warmup=1):
     for _ in range(repeats):
         for name, run in runners.items():
             began = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - began)
+            seconds = run()
+            times[name].append(seconds if clock else time.perf_counter() - began)
     return times
+
+
+class Worker:
+    """One implementation in its own Python process, answering JSON requests (see ``serve``).
+
+    Frameworks in one process slow each other down: a framework's idle thread
+    pool (OpenBLAS's, OpenMP's, XLA's) still competes for the cores while
+    another framework runs. One process per implementation, asked in turn,
+    keeps the alternating rounds without that.
+    """
+
+    def __init__(self, name, argv, env=None):
+        self.name = name
+        self.process = subprocess.Popen([sys.executable, *map(str, argv)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, **request):
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {self.name} worker stopped (exit code {self.process.wait()}) on {request}: see its error above")
+        return json.loads(line)
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write(json.dumps({"do": "quit"}) + "\n")
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+            self.process.wait()
+
+
+def serve(handle):
+    """A worker's side: read JSON requests from stdin and write ``handle(request)``'s JSON reply to stdout, until "quit".
+
+    Whatever else the process prints goes to stderr, so that stdout carries only the replies.
+    """
+    sys.stdout.flush()
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("do") == "quit":
+            break
+        replies.write(json.dumps(handle(request)) + "\n")
+        replies.flush()
+
+
+def timed(run):
+    """{"seconds": how long run() took}, measured where it runs."""
+    began = time.perf_counter()
+    run()
+    return {"seconds": time.perf_counter() - began}
+
+
+class Runner:
+    """One implementation's training step: ``step_at(i)`` runs a step on batch i and returns its loss; ``read(loss)`` waits for it and gives a float."""
+
+    def __init__(self, step_at, read=float):
+        self.step_at, self.read, self.next = step_at, read, 0
+
+    def losses(self, n):
+        """The losses of the next ``n`` steps, as floats."""
+        out = []
+        for _ in range(n):
+            out.append(self.read(self.step_at(self.next)))
+            self.next += 1
+        return out
+
+    def one(self):
+        self.read(self.step_at(self.next))
+        self.next += 1
+
+    def sample(self, steps):
+        """A timed sample: ``steps`` steps, then one read-back (and wait for the device)."""
+
+        def run():
+            for _ in range(steps):
+                loss = self.step_at(self.next)
+                self.next += 1
+            self.read(loss)
+
+        return run
+
+
+def runner_handler(make):
+    """Answers to a worker's requests, given ``make(request) -> Runner``:
+
+    {"do": "setup", "check": n, ...}: a new runner (``make``'s), and the losses of its first n steps;
+    {"do": "calibrate", "target": s}: steps per sample so that a sample takes about s seconds;
+    {"do": "sample", "steps": n}: the seconds n steps took.
+    """
+    current = {}
+
+    def handle(request):
+        if request["do"] == "setup":
+            current["runner"] = make(request)
+            return {"losses": current["runner"].losses(request["check"])}
+        if request["do"] == "calibrate":
+            return {"steps": steps_for(current["runner"].one, request.get("target", 0.3), request.get("least", 3))}
+        return timed(current["runner"].sample(request["steps"]))
+
+    return handle
+
+
+class LocalWorker:
+    """A Worker's answers given in this process (for --same-process runs and tests)."""
+
+    def __init__(self, name, handle):
+        self.name, self.handle = name, handle
+
+    def ask(self, **request):
+        return self.handle(request)
+
+    def close(self):
+        pass
+
+
+def check_losses(losses, reference, tolerance, label=""):
+    """Print each implementation's largest relative difference from ``reference``'s first losses; stop the script when one exceeds ``tolerance``.
+
+    Returns the largest difference (0 when there is nothing to compare).
+    """
+    differences = {name: relative_diff(found, losses[reference]) for name, found in losses.items() if name != reference}
+    print(f"{label}losses of the first {len(losses[reference])} steps, {reference}: {' '.join(f'{v:.6g}' for v in losses[reference])}; "
+          "max relative difference: " + (", ".join(f"{name} {d:.1e}" for name, d in differences.items()) or "nothing to compare"), flush=True)
+    bad = {name: d for name, d in differences.items() if not d <= tolerance}
+    if bad:
+        for name in losses:
+            print(f"  {name}: {losses[name]}")
+        raise SystemExit(f"LOSSES DISAGREE ({label.strip(': ')}): {bad} (relative tolerance {tolerance})")
+    return max(differences.values(), default=0.0)
+
+
+def alternate_workers(workers, request, repeats, warmup=1):
+    """``alternate`` across processes: ask each worker in turn for a timed sample; name -> list of seconds."""
+    return alternate({w.name: (lambda w=w: w.ask(**request)["seconds"]) for w in workers}, repeats, warmup, clock=True)
 
 
 def with_kernels(run, mode):

@@ -1,18 +1,34 @@
-"""Benchmark 1: the training step of the Center Loss notebook this package recreates, node vs hand-written NumPy vs PyTorch.
+"""Benchmark 1: the training step of the Center Loss notebook this package recreates, per-step medians at several batch sizes.
 
 Workload: MLP 784-256-2-10 (ReLU), softmax cross entropy + Center Loss (paper
-form, α = 0.01) on the 2-D layer, Adam lr 1e-3, batch 128, float32, one epoch
-of the 60,000 MNIST training images (469 steps), batches drawn by each
-implementation's own loader from the same uint8 images.
+form, α = 0.01) on the 2-D layer, Adam lr 1e-3, float32. Every implementation
+starts from the same weights and centers and takes the same batches in the same
+order: batches of each ``--batch`` size drawn once from the MNIST training
+images (the first ``--limit`` of them) and prepared up front in each
+framework's own form, so the loader is not timed.
 
-The three implementations run alternately in this process; each epoch is one
-timed sample. Peak memory (RSS) is measured for each in a fresh process.
+Implementations, timed alternately in rounds in this process (each timed sample
+is ``--steps`` steps; reported as the median time per step):
+
+* node eager;
+* node captured: ``node.compile(step)`` around the same step, when node has ``compile``;
+* hand-written NumPy (every gradient written out; CPU only);
+* PyTorch eager, when installed;
+* JAX, the whole step (value_and_grad, Adam, center update) under ``jax.jit``, when installed.
+
+Before timing, the losses of the first steps are compared: they must agree within
+float32 tolerance (the script stops otherwise). Peak memory (RSS) of each is
+measured in a fresh process.
 
     python benchmarks/mlp_step.py --data ../shared/data
-    python benchmarks/mlp_step.py --device gpu      # node on CuPy vs PyTorch on CUDA
+    python benchmarks/mlp_step.py --batch 1 8 32 128 512 --repeats 5 --no-memory
+    python benchmarks/mlp_step.py --blas-env both       # as set here, and with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset
+    python benchmarks/mlp_step.py --device gpu          # node on CuPy vs PyTorch on CUDA (JAX if it has a GPU)
 """
 import argparse
 import json
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -20,6 +36,10 @@ import numpy as np
 import harness
 
 BATCH, ALPHA, LR = 128, 0.01, 1e-3
+CHECK_STEPS = 5  # steps whose losses must agree across implementations (the captured step replays from the 2nd or 3rd)
+CHECK_RTOL = 1e-3
+BATCH_BYTES = 8 << 20  # float32 bytes of prepared batches per implementation and batch size (at least CHECK_STEPS batches)
+BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def load_mnist(root, limit=None):
@@ -40,9 +60,20 @@ def load_mnist(root, limit=None):
     return images, labels
 
 
+def draw_batches(images, labels, batch, seed=0):
+    """The batches every implementation takes, in order: (uint8 rows, int64 labels) pairs drawn without replacement."""
+    if batch > len(images):
+        raise SystemExit(f"--batch {batch} is larger than the {len(images)} images (see --limit)")
+    count = max(CHECK_STEPS, min(64, BATCH_BYTES // (batch * 784 * 4), len(images) // batch))
+    order = np.random.default_rng(seed + batch).permutation(len(images))
+    order = np.resize(order, count * batch)  # wraps around when --limit leaves fewer than CHECK_STEPS batches
+    flat = images.reshape(len(images), -1)
+    return [(flat[idx], np.asarray(labels[idx], dtype=np.int64)) for idx in order.reshape(count, batch)]
+
+
 # ---- node ----------------------------------------------------------------------------------
 class Images:
-    """uint8 images and labels served as node.MNIST serves them: float32 rows and one-hot targets."""
+    """uint8 images and labels served as node.MNIST serves them: float32 rows and one-hot targets (benchmarks/overhead.py's loader)."""
 
     batch_indexing = True
 
@@ -87,19 +118,34 @@ def node_training(seed=0, device="cpu"):
     return model, step
 
 
-def node_epoch_runner(images, labels, seed=0, device="cpu"):
+def node_batches(batches, device="cpu"):
+    """The batches as node.MNIST and node.DataLoader serve them: float32 rows and one-hot targets, Nodes on the backend."""
     import node
 
-    model, step = node_training(seed, device)
-    data = Images(images, labels)
-    loader = node.DataLoader(data.to("gpu") if device == "gpu" else data, batch_size=BATCH, seed=seed)
+    name = "cupy" if device == "gpu" else "numpy"
+    eye = np.eye(10, dtype=np.float32)
+    return [
+        (node.Node(node.backend.to_backend(x.astype(np.float32), name), requires_grad=False),
+         node.Node(node.backend.to_backend(eye[y], name), requires_grad=False))
+        for x, y in batches
+    ]
 
-    def epoch():
-        for x, t in loader:
-            loss = step(x, t)
-        return float(loss.value)  # the one read-back (and wait for the device) per epoch
 
-    return epoch, model
+def node_runner(prepared, seed=0, device="cpu", compile=None, kernels=None):
+    """node eager, or captured with ``compile`` (node.compile), optionally with the fast kernels set to ``kernels``."""
+    import node
+
+    _, step = node_training(seed, device)
+    if compile is not None:
+        step = compile(step)
+    if kernels is not None:
+        plain = step
+
+        def step(x, t):
+            with node.using_config("kernels", kernels):
+                return plain(x, t)
+
+    return harness.Runner(lambda i: step(*prepared[i % len(prepared)]), lambda loss: float(getattr(loss, "value", loss)))
 
 
 # ---- hand-written NumPy: the same step with every gradient written out -----------------------
@@ -164,23 +210,14 @@ class NumpyMLP:
         return loss
 
 
-def numpy_epoch_runner(images, labels, weights, centers, seed=0):
+def numpy_runner(batches, weights, centers):
     net = NumpyMLP(weights, centers)
-    flat = images.reshape(len(images), -1)
-    rng = np.random.default_rng(seed)
-
-    def epoch():
-        order = rng.permutation(len(flat))
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
-            loss = net.step(flat[idx].astype(np.float32), labels[idx])
-        return float(loss)
-
-    return epoch
+    prepared = [(x.astype(np.float32), y) for x, y in batches]
+    return harness.Runner(lambda i: net.step(*prepared[i % len(prepared)]), float)
 
 
 # ---- PyTorch -------------------------------------------------------------------------------
-def torch_epoch_runner(torch, images, labels, weights, centers, seed=0, device="cpu"):
+def torch_runner(torch, batches, weights, centers, device="cpu"):
     nn, F = torch.nn, torch.nn.functional
     dev = torch.device("cuda" if device == "gpu" else "cpu")
     layers = [nn.Linear(784, 256), nn.Linear(256, 2), nn.Linear(2, 10)]
@@ -191,30 +228,66 @@ def torch_epoch_runner(torch, images, labels, weights, centers, seed=0, device="
     model = nn.Sequential(*layers).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), LR)
     center_buf = torch.from_numpy(centers.astype(np.float32)).to(dev)
-    flat = torch.from_numpy(images.reshape(len(images), -1)).to(dev)
-    targets = torch.from_numpy(labels).to(dev)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
+    prepared = [(torch.from_numpy(x.astype(np.float32)).to(dev), torch.from_numpy(y).to(dev)) for x, y in batches]
 
-    def epoch():
-        order = torch.randperm(len(flat), generator=generator).to(dev)
-        for start in range(0, len(order), BATCH):
-            idx = order[start : start + BATCH]
-            x, y = flat[idx].float() / 255, targets[idx]
-            optimizer.zero_grad()
-            h = model[1](torch.relu(model[0](x)))
-            c = center_buf[y]
-            loss = F.cross_entropy(model[2](h), y) + ((h - c) ** 2).sum() / (2 * len(x))
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                delta = torch.zeros_like(center_buf).index_add_(0, y, c - h)
-                counts = torch.bincount(y, minlength=10).to(center_buf.dtype)
-                center_buf.sub_(ALPHA * delta / (1 + counts)[:, None])
-        if device == "gpu":
-            torch.cuda.synchronize()
-        return loss.item()
+    def step(x, y):
+        x = x / 255
+        optimizer.zero_grad()
+        h = model[1](torch.relu(model[0](x)))
+        c = center_buf[y]
+        loss = F.cross_entropy(model[2](h), y) + ((h - c) ** 2).sum() / (2 * len(x))
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            delta = torch.zeros_like(center_buf).index_add_(0, y, c - h)
+            counts = torch.bincount(y, minlength=10).to(center_buf.dtype)
+            center_buf.sub_(ALPHA * delta / (1 + counts)[:, None])
+        return loss
 
-    return epoch
+    return harness.Runner(lambda i: step(*prepared[i % len(prepared)]), lambda loss: loss.item())
+
+
+# ---- JAX: the whole step as one pure function under jax.jit ---------------------------------
+def jax_runner(jax, batches, weights, centers, device="cpu"):
+    import jax.numpy as jnp
+
+    dev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def loss_of(params, picked, x, y):
+        W1, c1, W2, c2, W3, c3 = params
+        h = jnp.maximum((x / 255) @ W1 + c1, 0) @ W2 + c2
+        log_p = jax.nn.log_softmax(h @ W3 + c3)
+        cross_entropy = -jnp.mean(jnp.take_along_axis(log_p, y[:, None], axis=1))
+        return cross_entropy + jnp.sum((h - picked) ** 2) / (2 * x.shape[0]), h
+
+    def step(state, x, y):
+        params, m, v, centers, t = state
+        picked = centers[y]  # the old centers, kept for the loss (no gradient reaches them)
+        (loss, h), grads = jax.value_and_grad(loss_of, has_aux=True)(params, picked, x, y)
+        t = t + 1
+        m = [b1 * a + (1 - b1) * g for a, g in zip(m, grads)]
+        v = [b2 * a + (1 - b2) * g * g for a, g in zip(v, grads)]
+        m_hat, v_hat = 1 - b1**t, 1 - b2**t  # bias corrections
+        params = [p - LR * (a / m_hat) / (jnp.sqrt(b / v_hat) + eps) for p, a, b in zip(params, m, v)]
+        delta = jnp.zeros_like(centers).at[y].add(picked - h)
+        counts = jnp.bincount(y, length=10)
+        centers = centers - ALPHA * delta / (1 + counts)[:, None]
+        return (params, m, v, centers, t), loss
+
+    step = jax.jit(step)
+    put = lambda a: jax.device_put(a, dev)
+    params = [put(np.asarray(w, dtype=np.float32)) for w in weights]
+    state = [(params, [jnp.zeros_like(p) for p in params], [jnp.zeros_like(p) for p in params],
+              put(centers.astype(np.float32)), put(np.float32(0)))]
+    prepared = [(put(x.astype(np.float32)), put(y.astype(np.int32))) for x, y in batches]
+    step(state[0], *prepared[0])[1].block_until_ready()  # compile now, on a copy of the state that is thrown away
+
+    def step_at(i):
+        state[0], loss = step(state[0], *prepared[i % len(prepared)])
+        return loss.block_until_ready()  # each step waits for its result, as the eager frameworks do
+
+    return harness.Runner(step_at, float)
 
 
 def initial_weights(seed=0):
@@ -226,79 +299,208 @@ def initial_weights(seed=0):
     return [np.asarray(p.value) for p in model.parameters()], centers
 
 
-def memory_probe(which, root, limit, tune):
-    """Run one epoch of one implementation in this (fresh) process; print its peak RSS as JSON."""
-    if tune:
-        harness.tune_allocator()
-    images, labels = load_mnist(root, limit)
+IMPLEMENTATIONS = {
+    "node": "node eager",
+    "captured": "node captured",
+    "reference": "node, reference kernels",
+    "numpy": "hand-written NumPy",
+    "torch": "PyTorch eager",
+    "jax": "JAX jit",
+}
+
+
+def make_runner(key, batches, weights, centers, device="cpu", threads=2, node_prepared=None):
+    """The runner of one implementation (a key of IMPLEMENTATIONS), from the given weights and batches."""
+    import node
+
+    if key in ("node", "captured", "reference"):
+        prepared = node_prepared if node_prepared is not None else node_batches(batches, device)
+        return node_runner(prepared, device=device, compile=node.compile if key == "captured" else None,
+                           kernels="reference" if key == "reference" else None)
+    if key == "numpy":
+        return numpy_runner(batches, weights, centers)
+    if key == "torch":
+        return torch_runner(harness.torch_or_none(threads), batches, weights, centers, device)
+    return jax_runner(harness.jax_or_none(device), batches, weights, centers, device)
+
+
+def runner_maker(key, args, images, labels, weights, centers):
+    """``make(request) -> Runner`` for harness.runner_handler: a fresh runner for the request's batch size, from the initial weights.
+
+    The node rows made by one maker share one set of prepared batches.
+    """
+    cache = {}
+
+    def make(request):
+        if cache.get("batch") != request["batch"]:
+            cache.update(batch=request["batch"], batches=draw_batches(images, labels, request["batch"]), node=None)
+        if key in ("node", "captured", "reference") and cache["node"] is None:
+            cache["node"] = node_batches(cache["batches"], args.device)
+        return make_runner(key, cache["batches"], weights, centers, args.device, args.threads, cache["node"])
+
+    return make
+
+
+def worker(key, args):
+    """``--worker KEY``: one implementation in this process, answering the main process's requests (harness.serve)."""
+    images, labels = load_mnist(args.data, args.limit)
     weights, centers = initial_weights()
-    if which == "node":
-        run, _ = node_epoch_runner(images, labels)
-    elif which == "numpy":
-        run = numpy_epoch_runner(images, labels, weights, centers)
-    else:
-        run = torch_epoch_runner(harness.torch_or_none(2), images, labels, weights, centers)
-    run()
+    harness.serve(harness.runner_handler(runner_maker(key, args, images, labels, weights, centers)))
+
+
+def memory_probe(key, args, batch, steps):
+    """Run ``steps`` steps of one implementation in this (fresh) process; print its peak RSS as JSON."""
+    images, labels = load_mnist(args.data, args.limit)
+    weights, centers = initial_weights()
+    make_runner(key, draw_batches(images, labels, batch), weights, centers, "cpu", args.threads).sample(steps)()
     print(json.dumps({"peak_rss_mib": harness.peak_rss_mib()}))
 
 
-def main():
+def run_with_blas_env(mode, argv):
+    """Run this script again in subprocesses: with the environment as it is and/or with the OpenBLAS variables removed."""
+    runs = [("as-is", "the environment as this machine sets it")] if mode in ("both", "as-is") else []
+    runs += [("unset", "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")] if mode in ("both", "unset") else []
+    failed = 0
+    for label, words in runs:
+        env = dict(os.environ)
+        if label == "unset":
+            for name in BLAS_VARIABLES:
+                env.pop(name, None)
+        env["NODE_BENCH_BLAS_ENV"] = words
+        print(f"\n=== OpenBLAS settings: {words} ===", flush=True)
+        failed |= subprocess.run([sys.executable, __file__, *argv, "--blas-env", "as-is"], env=env).returncode
+    return failed
+
+
+def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="data root holding mnist/ (default: node.data.data_root()'s; random images when MNIST is not there)")
-    p.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation")
-    p.add_argument("--limit", type=int, default=None, help="images per epoch (default: all 60,000)")
+    p.add_argument("--batch", type=int, nargs="+", default=[BATCH], help="batch sizes, each timed on its own (default: 128)")
+    p.add_argument("--steps", type=int, default=None, help="steps per timed sample (default: chosen per batch size so a sample of node eager takes about 0.3 s)")
+    p.add_argument("--repeats", type=int, default=5, help="timed samples per implementation and batch size")
+    p.add_argument("--limit", type=int, default=None, help="draw the batches from the first LIMIT training images (default: all 60,000)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     p.add_argument("--reference", action="store_true", help="also time node with only its reference ops (no fast kernels)")
+    p.add_argument("--no-captured", action="store_true", help="leave out the node captured row (node.compile(step))")
+    p.add_argument("--same-process", action="store_true",
+                   help="run every implementation in this process (default: one process each, asked in turn, so that no framework's idle threads slow another)")
     p.add_argument("--tune", action="store_true", help="opt in to node.kernels.tune_host_allocator() (changes glibc's allocator for the whole process)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--probe", choices=["node", "numpy", "torch"], help=argparse.SUPPRESS)
-    args = p.parse_args()
-    harness.TUNED = args.tune and harness.tune_allocator()
-    root = args.data
-    if args.probe:
-        return memory_probe(args.probe, root, args.limit, args.tune)
+    p.add_argument("--blas-env", choices=["as-is", "unset", "both"], default="as-is",
+                   help="run with the environment as it is (default), with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, or both (in subprocesses)")
+    p.add_argument("--probe", choices=sorted(IMPLEMENTATIONS), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=sorted(IMPLEMENTATIONS), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if any(b < 1 for b in args.batch) or (args.steps is not None and args.steps < 1) or args.repeats < 1:
+        p.error("--batch, --steps and --repeats must be >= 1")
+    return args
 
-    images, labels = load_mnist(root, args.limit)
-    weights, centers = initial_weights()
-    steps = -(-len(images) // BATCH)
-    runners = {"node": node_epoch_runner(images, labels, device=args.device)[0]}
-    if args.reference:
-        runners["node, reference kernels"] = harness.with_kernels(node_epoch_runner(images, labels, device=args.device)[0], "reference")
-    if args.device == "cpu":
-        runners["hand-written NumPy"] = numpy_epoch_runner(images, labels, weights, centers)
-    torch = harness.torch_or_none(args.threads)
-    if torch is not None and (args.device == "cpu" or torch.cuda.is_available()):
-        runners["PyTorch"] = torch_epoch_runner(torch, images, labels, weights, centers, device=args.device)
-    times = harness.alternate(runners, args.repeats)
 
+def start(keys, args, images, labels, weights, centers):
+    """One worker per implementation (in its own process, or in this one with --same-process)."""
+    if args.same_process:
+        return [harness.LocalWorker(IMPLEMENTATIONS[key], harness.runner_handler(runner_maker(key, args, images, labels, weights, centers)))
+                for key in keys]
+    common = ["--device", args.device, "--threads", args.threads] + ["--tune"] * args.tune
+    common += (["--data", args.data] if args.data else []) + (["--limit", args.limit] if args.limit else [])
+    return [harness.Worker(IMPLEMENTATIONS[key], [__file__, "--worker", key, *common]) for key in keys]
+
+
+def measure(workers, batch, args):
+    """Set every worker up for ``batch``, check the losses, time alternate samples; (rows, worst loss difference)."""
+    losses = {w.name: w.ask(do="setup", batch=batch, check=CHECK_STEPS)["losses"] for w in workers}
+    worst = harness.check_losses(losses, "node eager", CHECK_RTOL, f"batch {batch}: ")
+    steps = args.steps or workers[0].ask(do="calibrate", target=0.3)["steps"]
+    times = harness.alternate_workers(workers, {"do": "sample", "steps": steps}, args.repeats)
+    per_step = {name: [t / steps * 1000 for t in samples] for name, samples in times.items()}
+    ms = {name: harness.median(samples) for name, samples in per_step.items()}
+    relative = lambda name, to: ms[name] / ms[to] if to in ms else "not measured"
+    rows = [{
+        "batch": batch,
+        "implementation": name,
+        "steps/sample": steps,
+        "ms/step (median)": ms[name],
+        "min-max ms/step": f"{min(samples):.3g}-{max(samples):.3g}",
+        "vs node eager": relative(name, "node eager"),
+        "vs node captured": relative(name, "node captured"),
+        "vs hand-written NumPy": relative(name, "hand-written NumPy"),
+    } for name, samples in per_step.items()]
+    return rows, worst
+
+
+def peak_memory(keys, args, batch):
+    """Peak RSS of each implementation, each in a fresh process."""
     memory = {}
-    if not args.no_memory and args.device == "cpu":
-        for name, probe in (("node", "node"), ("hand-written NumPy", "numpy"), ("PyTorch", "torch")):
-            if name in runners:
-                extra = ["--limit", str(args.limit)] if args.limit else []
-                extra += ["--tune"] if args.tune else []
-                memory[name] = harness.peak_rss_of(__file__, "--probe", probe, *(["--data", root] if root else []), *extra)["peak_rss_mib"]
+    for key in keys:
+        extra = ["--limit", str(args.limit)] if args.limit else []
+        extra += ["--tune"] if args.tune else []
+        extra += ["--batch", str(batch), "--steps", str(args.steps or 50), "--threads", str(args.threads)]
+        extra += ["--data", args.data] if args.data else []
+        memory[IMPLEMENTATIONS[key]] = harness.peak_rss_of(__file__, "--probe", key, *extra)["peak_rss_mib"]
+    return memory
 
-    floor = harness.median(times.get("hand-written NumPy", times["node"])) / steps
-    node_ms = harness.median(times["node"]) / steps * 1000
-    rows = []
-    for name, samples in times.items():
-        ms = harness.median(samples) / steps * 1000
-        rows.append({
-            "implementation": name,
-            "ms/step (median)": ms,
-            "min-max ms/step": f"{min(samples) / steps * 1000:.2f}-{max(samples) / steps * 1000:.2f}",
-            "epoch s": harness.median(samples),
-            "vs hand-written NumPy": ms / (floor * 1000) if "hand-written NumPy" in times else "not measured",
-            "node speed-up": ms / node_ms,
-            "peak RSS MiB": memory.get(name, "not measured"),
-        })
-    print(f"The notebook's MLP step ({args.device}): {harness.machine()}")
-    print(f"{len(images)} images/epoch, batch {BATCH}, {steps} steps, {args.repeats} alternating epochs each")
+
+def report(rows, batches):
+    """The whole table, then time relative to node eager (and to node captured) with one column per batch size."""
     print(harness.table(rows, list(rows[0])))
-    if "node" in memory and "hand-written NumPy" in memory:
-        print(f"node peak RSS / hand-written NumPy: {memory['node'] / memory['hand-written NumPy']:.2f}")
+    names = list(dict.fromkeys(r["implementation"] for r in rows))
+    ms = {(r["implementation"], r["batch"]): r["ms/step (median)"] for r in rows}
+    for base, title in (("node eager", "time relative to node eager (below 1: faster than node)"), ("node captured", "time relative to node captured")):
+        if base in names:
+            summary = [{title: name, **{f"batch {b}": ms[name, b] / ms[base, b] for b in batches}} for name in names]
+            print()
+            print(harness.table(summary, list(summary[0])))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = parse(argv)
+    if args.blas_env != "as-is" and not (args.probe or args.worker):
+        return run_with_blas_env(args.blas_env, argv)
+    harness.TUNED = args.tune and harness.tune_allocator()
+    memory_batch = BATCH if BATCH in args.batch else max(args.batch)
+    if args.probe:
+        return memory_probe(args.probe, args, memory_batch, args.steps or 50)
+    if args.worker:
+        return worker(args.worker, args)
+
+    import node
+
+    images, labels = load_mnist(args.data, args.limit)
+    weights, centers = initial_weights()
+    compile = harness.compile_or_none(node, not args.no_captured)
+    torch, jax = harness.torch_or_none(args.threads), harness.jax_or_none(args.device)
+    if torch is not None and args.device == "gpu" and not torch.cuda.is_available():
+        print("PyTorch has no CUDA device here: its row is skipped.")
+        torch = None
+    keys = ["node"] + ["captured"] * (compile is not None) + ["reference"] * args.reference + ["numpy"] * (args.device == "cpu")
+    keys += ["torch"] * (torch is not None) + ["jax"] * (jax is not None)
+    workers = start(keys, args, images, labels, weights, centers)
+    rows, worst = [], 0.0
+    try:
+        for batch in args.batch:
+            found, difference = measure(workers, batch, args)
+            rows += found
+            worst = max(worst, difference)
+    finally:
+        for w in workers:
+            w.close()
+    memory = peak_memory(keys, args, memory_batch) if not args.no_memory and args.device == "cpu" else {}
+
+    print(f"\nThe notebook's MLP step ({args.device}): {harness.machine()}")
+    print(f"OpenBLAS: {os.environ.get('NODE_BENCH_BLAS_ENV', 'the environment as it is')}: {harness.blas_report()}")
+    versions = [f"{n} {m.__version__}" for m, n in ((torch, "PyTorch"), (jax, "JAX")) if m is not None]
+    print(f"{len(images)} images to draw from; {args.repeats} alternating samples each, "
+          + ("all in this process" if args.same_process else "each implementation in its own process")
+          + f"; PyTorch threads: {args.threads}" + (f"; {', '.join(versions)}" if versions else "")
+          + f"; losses of the first {CHECK_STEPS} steps agree within {worst:.1e} relative")
+    report(rows, args.batch)
+    if memory:
+        print(f"\nPeak RSS, a fresh process per implementation, batch {memory_batch}, {args.steps or 50} steps:")
+        print(harness.table([{"implementation": n, "peak RSS MiB": m} for n, m in memory.items()], ["implementation", "peak RSS MiB"]))
+        if "hand-written NumPy" in memory:
+            print(f"node peak RSS / hand-written NumPy: {memory['node eager'] / memory['hand-written NumPy']:.2f}")
 
 
 if __name__ == "__main__":
