@@ -3,7 +3,10 @@
 Each module registers its kernels with ``node.dispatch.register_kernel`` for
 the reference Function they replace; ``Config.kernels = "reference"`` turns
 them all off (see ``node.dispatch``). ``memory`` holds the machinery they
-share: reused scratch arrays and memory orders.
+share: reused scratch arrays and memory orders. ``compiled`` holds the loops
+that some kernels compile with numba where it is installed (optional, and
+imported only when a kernel first needs it; ``Config.compiled_kernels = "off"``
+keeps to NumPy).
 """
 from .memory import Workspace, release_thread_workspace, tune_host_allocator
 from . import conv  # noqa: F401  (registers the convolution's kernels)
