@@ -2,7 +2,8 @@
 # What to run the moment a machine with an NVIDIA GPU and CuPy is lent: in under eight minutes,
 #   1. the test suite on the CuPy backend, with NODE_REQUIRE_CUPY=1 (a CuPy test that skips fails);
 #   2. the examples with --device gpu, on a small generated MNIST (the machine may have no data);
-#   3. the MLP and LeNets++ training steps on the GPU, against PyTorch CUDA when it is installed.
+#   3. the MLP and LeNets++ training steps on the GPU, eager and captured (node.compile), against
+#      PyTorch CUDA when it is installed, and the device waits per step of each (gpu_syncs.py).
 # Everything it prints also goes to one report file (default: gpu_check_report.txt; or give a path):
 #     bash benchmarks/gpu_check.sh [REPORT]
 # Put what it printed into docs/performance.md. Under ../shared/fake_cupy (PYTHONPATH) it runs on
@@ -76,6 +77,8 @@ EOF
         python benchmarks/mlp_step.py --device gpu --repeats 3 --limit 20000 --no-memory
     step 120 "LeNets++ step on the GPU (node vs PyTorch CUDA)" \
         python benchmarks/conv_step.py --device gpu --repeats 3 --steps 5 --no-memory --models LeNets++
+    step 90 "device waits per step, eager and captured (cupyx.allow_synchronize(False))" \
+        python benchmarks/gpu_syncs.py --steps 20
 
     echo
     echo "gpu_check: $([ "$status" -eq 0 ] && echo 'every part passed' || echo 'a part FAILED (see its exit status above)')"
