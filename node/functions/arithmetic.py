@@ -190,6 +190,7 @@ class MatMul(Function):
     """
 
     differentiable_backward = True
+    uses_blas = True
 
     def forward(self, a, b):
         return a @ b

@@ -142,6 +142,7 @@ class Convolution2D(Function):
     """
 
     differentiable_backward = True
+    uses_blas = True
 
     def __init__(self, stride=1, padding=0, dilation=1, groups=1):
         self.stride, self.padding, self.dilation = as_pair(stride), as_pair(padding), as_pair(dilation)
@@ -178,6 +179,7 @@ class Convolution2DGradInput(Function):
     """
 
     differentiable_backward = True
+    uses_blas = True
 
     def __init__(self, convolution, x_shape):
         self.convolution = convolution  # whose forward a kernel may reuse (node.kernels.conv), and whose options these are
@@ -205,6 +207,7 @@ class Convolution2DGradWeight(Function):
     """gW = Σ over images and output positions of gy times the patch of x it came from: ∂⟨gy, conv(x, W)⟩/∂W."""
 
     differentiable_backward = True
+    uses_blas = True
 
     def __init__(self, convolution, w_shape):
         self.convolution = convolution  # whose forward a kernel may reuse (node.kernels.conv), and whose options these are
@@ -233,6 +236,7 @@ class Convolution2DGradBias(Function):
     """
 
     differentiable_backward = True
+    uses_blas = True
 
     def forward(self, gy):
         return gy.sum(axis=(0, 2, 3))
