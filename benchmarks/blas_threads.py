@@ -46,6 +46,9 @@ def main():
         print("NumPy's bundled OpenBLAS was not found: nothing to measure.")
         return 1
     harness.TUNED = False  # node's defaults: no allocator change
+    import node
+
+    node.threads.set_enabled(False)  # this benchmark sets the thread count itself: node's governor must not lower it
     torch = harness.torch_or_none(2)
     node_run = conv_step.node_runner(args.model, "cpu", args.steps)
 

@@ -50,7 +50,11 @@ def fresh_settings(request):
     node.Config.__init__()
     if os.environ.get("NODE_TEST_KERNELS") == "reference" and request.node.get_closest_marker("kernels") is None:
         node.Config.kernels = "reference"
+    # The BLAS-thread governor follows the machine's load, and OpenBLAS's last bits follow the thread
+    # count: off, so that tests comparing results bit for bit do not depend on what else the machine runs.
+    governor = node.threads.set_enabled(request.node.get_closest_marker("governor") is not None)
     yield
+    node.threads.set_enabled(governor)
     node.Config.__init__()
 
 
@@ -64,6 +68,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: trains on real data")
     config.addinivalue_line("markers", "kernels: checks the fast kernels themselves (kept on under NODE_TEST_KERNELS=reference)")
     config.addinivalue_line("markers", "notebook: executes a notebook in a Jupyter kernel (needs the notebook extra)")
+    config.addinivalue_line("markers", "governor: keeps node.threads' BLAS-thread governor on (the suite turns it off elsewhere)")
 
 
 # ---- data ------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from node.functions.arithmetic import Add, MatMul
 from node.functions.connection import Affine
 from node.functions.conv import Convolution2D, Convolution2DGradInput, Convolution2DGradWeight
 
+pytestmark = pytest.mark.governor  # the suite turns the governor off elsewhere (tests/conftest.py)
+
 
 def blas_or_skip():
     pytest.importorskip("threadpoolctl")
