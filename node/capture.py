@@ -61,7 +61,8 @@ def compile(step=None, *, max_signatures=8):
     ``@node.compile`` or ``@node.compile(max_signatures=4)``.
 
     Results are the eager step's, bit for bit: a replay runs the same
-    forwards, kernels and backwards on the same arrays in the same order.
+    forwards, kernels and backwards on the same arrays in the same order
+    (with the same BLAS thread count: see ``node.threads``).
 
     Args:
         step: the function to record.
