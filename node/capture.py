@@ -38,6 +38,7 @@ layer's buffer array) is not seen — make a new ``node.compile`` for it.
 import functools
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -258,7 +259,7 @@ class Recorder:
         if self.depth:
             return f.compute(values)
         sources = [self.source(v, n) for v, n in zip(values, nodes)]
-        attributes = self.attributes(f)
+        attributes, before = self.attributes(f), tuple(vars(f))
         self.depth += 1
         try:
             if f.uses_blas:
@@ -270,7 +271,7 @@ class Recorder:
             self.depth -= 1
         single = type(ys) is not tuple
         outputs = [as_array(y) for y in ((ys,) if single else ys)]
-        self.steps.append(("forward", f, sources, attributes, [self.made(y) for y in outputs], single))
+        self.steps.append(("forward", f, sources, attributes, [self.made(y) for y in outputs], single, before))
         return outputs[0] if single else tuple(outputs)
 
     def attributes(self, f):
@@ -353,11 +354,14 @@ class Replay:
         self.slots = [None] * second.count
         self.arguments = second.arguments
         self.program = []
+        self.made = second.count  # slots [arguments, made) hold what the work makes: emptied after each replay
+        self.cleanups = {}  # id(Function) -> what frees the arrays it holds, run after its backward
         self.outside = {}  # (kind, id(thing)) -> its slot, for what came from outside
         self.listing = []  # the program in words (CompiledStep.describe)
         self.fixed = set()  # the slots holding the same array on every replay (constants, buffers)
         for index, (a, b) in enumerate(zip(first.steps, second.steps)):
             self.program.append(self.build(index, a, b))
+        self.forward_only = list(self.cleanups.values())  # Functions with no backward in the step
         self.live = []
         self.result = self.resolve_template(first.result, second.result, "the value step returned")
         self.result_live = self.live
@@ -377,7 +381,11 @@ class Replay:
             config.enable_backprop, config.plain_backward = saved
         for slot, owner in self.result_live:
             slots[slot] = owner.value
-        return self.rebuild(self.result, slots)
+        result = self.rebuild(self.result, slots)
+        for cleanup in self.forward_only:
+            cleanup()
+        slots[self.arguments : self.made] = [None] * (self.made - self.arguments)
+        return result
 
     # sources
     def resolve(self, a, b, where):
@@ -485,12 +493,13 @@ class Replay:
         return "outside"
 
     def build_forward(self, index, a, b):
-        _, f, sources, attributes, outputs, single = b
+        _, f, sources, attributes, outputs, single, before = b
         where = f"input %d of operation {index} ({type(f).__name__})"
         inputs = [self.resolve(x, y, where % i) for i, (x, y) in enumerate(zip(a[2], sources))]
         reset = self.attribute_sources(index, f, a[3], attributes)
-        live, nodes = self.live, [(i, y) for i, y in enumerate(self.output_nodes(b)) if y is not None]
-        shadows = self.shadow_inputs(f, live)
+        live = self.live
+        shadows, nodes = self.shadow_inputs(f, live), self.own_outputs(f)
+        self.cleanups[id(f)] = self.cleanup(f, before, shadows, nodes)
         compute = f.compute
 
         def forward(slots):
@@ -532,9 +541,32 @@ class Replay:
         f.inputs = inputs
         return shadows
 
-    def output_nodes(self, step):
-        f = step[1]
-        return [None if ref() is None else ref() for ref in f.outputs] if f.outputs else []
+    def own_outputs(self, f):
+        """Give ``f`` output Nodes of its own (``saved_outputs`` reads them), leaving the recording's Nodes, which the user may hold, as they were."""
+        if not f.outputs:
+            return []
+        nodes = []
+        for i, ref in enumerate(f.outputs):
+            y = ref()  # None for an output nothing kept: its Node of its own gets a value on every replay all the same
+            nodes.append((i, Node(0.0, requires_grad=False) if y is None else Node(y.value, requires_grad=y.requires_grad)))
+        f.outputs = [weakref.ref(y) for _, y in nodes]
+        return nodes
+
+    def cleanup(self, f, before, shadows, nodes):
+        """What drops the arrays ``f`` holds once its backward has run (as eager node frees the graph), so their memory is reused."""
+        engine = {"inputs", "outputs", "input_values", "input_versions", "generation", "output_meta", "kernel"}
+        saved = [name for name in vars(f) if name not in before and name not in engine]
+        held = [node for _, node in shadows] + [node for _, node in nodes]
+        attributes = f.__dict__
+
+        def release():
+            f.input_values = None
+            for node in held:
+                node.value = None
+            for name in saved:
+                attributes.pop(name, None)
+
+        return release
 
     def attribute_sources(self, index, f, first, second):
         """The attributes of ``f`` to set before each replayed forward (arrays from arguments or earlier work)."""
@@ -567,6 +599,7 @@ class Replay:
         live = self.live
         outputs = [(i, slot, dtype) for i, m in enumerate(made) if m is not None for slot, dtype in [m]]
         backward, config = f.backward, Config
+        release = self.cleanups.pop(id(f), None) or (lambda: None)
 
         def run_backward(slots):
             for slot, owner in live:
@@ -581,6 +614,7 @@ class Replay:
             for i, slot, dtype in outputs:
                 g = gxs[i]
                 slots[slot] = g if g.dtype == dtype else g.astype(dtype)
+            release()
 
         return run_backward
 

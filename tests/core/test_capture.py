@@ -117,6 +117,18 @@ def test_lenets_plus_plus_replays_bit_for_bit(xp):
     assert compiled.replays == 2
 
 
+def test_replays_leave_the_nodes_of_earlier_calls_alone():
+    step, _, _ = mlp_setup()
+    compiled = node.compile(step)
+    data = batches(np, 5, 4, (784,))
+    losses = [compiled(x, t) for x, t in data]
+    kept = [loss.value.copy() for loss in losses]
+    for x, t in data:
+        compiled(x, t)
+    assert all(same(loss, value) for loss, value in zip(losses, kept))
+    assert losses[1].creator is not None  # the recording calls' results are eager ones, graph and all
+
+
 def test_a_new_shape_is_recorded_again(xp):
     data = batches(xp, 4, 16, (784,)) + batches(xp, 3, 5, (784,), seed=1) + batches(xp, 1, 16, (784,), seed=2)
     compiled = check_against_eager(mlp_setup, data)
