@@ -359,12 +359,28 @@ class Replay:
         self.outside = {}  # (kind, id(thing)) -> its slot, for what came from outside
         self.listing = []  # the program in words (CompiledStep.describe)
         self.fixed = set()  # the slots holding the same array on every replay (constants, buffers)
+        reads = []  # the slots each piece of work reads
         for index, (a, b) in enumerate(zip(first.steps, second.steps)):
+            self.reads = set()
             self.program.append(self.build(index, a, b))
+            reads.append(self.reads)
         self.forward_only = list(self.cleanups.values())  # Functions with no backward in the step
-        self.live = []
+        self.live, self.reads = [], set()
         self.result = self.resolve_template(first.result, second.result, "the value step returned")
         self.result_live = self.live
+        self.program = list(zip(self.program, self.last_uses(reads, self.reads)))
+
+    def last_uses(self, reads, kept):
+        """For each piece of work, the slots no later piece reads: emptied right after it, so their memory is reused."""
+        last = {}
+        for index, slots in enumerate(reads):
+            for slot in slots:
+                last[slot] = index
+        frees = [[] for _ in reads]
+        for slot, index in last.items():
+            if self.arguments <= slot < self.made and slot not in kept:
+                frees[index].append(slot)
+        return frees
 
     def __call__(self, arrays, nodes):
         slots = self.slots
@@ -375,8 +391,10 @@ class Replay:
         config.enable_backprop = False
         try:
             with blas_threads():
-                for run in self.program:
+                for run, done in self.program:
                     run(slots)
+                    for slot in done:
+                        slots[slot] = None
         finally:
             config.enable_backprop, config.plain_backward = saved
         for slot, owner in self.result_live:
@@ -393,6 +411,7 @@ class Replay:
         if not isinstance(b, Outside):
             if a != b:
                 raise self.differs(where, "fed from different places")
+            self.reads.add(b)
             return b
         if not isinstance(a, Outside):
             raise self.differs(where, "fed from different places")
