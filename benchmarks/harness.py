@@ -103,19 +103,28 @@ def relative_diff(values, reference):
     return max(abs(v - r) / max(abs(r), 1e-30) for v, r in zip(values, reference))
 
 
-def alternate(runners, repeats, warmup=1, clock=False):
+def alternate(runners, repeats, warmup=1, clock=False, settle=0.0):
     """Time each runner ``repeats`` times, round-robin; returns name -> list of seconds.
 
-    With ``clock`` each runner measures itself and returns its seconds (a worker in another process).
+    Each round starts one runner further on, so that no implementation always
+    follows the same one. With ``clock`` each runner measures itself and
+    returns its seconds (a worker in another process). ``settle`` seconds of
+    sleep before each sample let the previous implementation's BLAS or OpenMP
+    threads, which spin for a while after their work, go idle first: in
+    another process they would compete for the cores (and node's BLAS-thread
+    governor, seeing them run, would lower its threads).
     """
     for _ in range(warmup):
         for run in runners.values():
             run()
     times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
+    names = list(runners)
+    for round_ in range(repeats):
+        for k in range(len(names)):
+            name = names[(round_ + k) % len(names)]
+            time.sleep(settle)
             began = time.perf_counter()
-            seconds = run()
+            seconds = runners[name]()
             times[name].append(seconds if clock else time.perf_counter() - began)
     return times
 
@@ -258,7 +267,7 @@ def check_losses(losses, reference, tolerance, label=""):
 
 def alternate_workers(workers, request, repeats, warmup=1):
     """``alternate`` across processes: ask each worker in turn for a timed sample; name -> list of seconds."""
-    return alternate({w.name: (lambda w=w: w.ask(**request)["seconds"]) for w in workers}, repeats, warmup, clock=True)
+    return alternate({w.name: (lambda w=w: w.ask(**request)["seconds"]) for w in workers}, repeats, warmup, clock=True, settle=0.3)
 
 
 def with_kernels(run, mode):

@@ -45,6 +45,7 @@ import numpy as np
 from . import backend
 from .config import Config
 from .core import Node
+from .dispatch import choose_kernel
 from .threads import blas_threads
 
 
@@ -519,7 +520,7 @@ class Replay:
         live = self.live
         shadows, nodes = self.shadow_inputs(f, live), self.own_outputs(f)
         self.cleanups[id(f)] = self.cleanup(f, before, shadows, nodes)
-        compute = f.compute
+        compute = self.kernel_chooser(f)
 
         def forward(slots):
             for slot, owner in live:
@@ -532,7 +533,7 @@ class Replay:
             for i, shadow in shadows:
                 shadow.value = values[i]
             if single:
-                slots[outputs[0]] = ys if backend.is_array(ys) else as_array(ys)
+                slots[outputs[0]] = ys if type(ys) is np.ndarray or backend.is_array(ys) else as_array(ys)
             else:
                 for slot, y in zip(outputs, ys):
                     slots[slot] = y
@@ -540,6 +541,28 @@ class Replay:
                 y.value = slots[outputs[i]]
 
         return forward
+
+    def kernel_chooser(self, f):
+        """``f.compute``, with the fast kernel (or the reference) chosen on the first replay and kept for later ones.
+
+        A kernel's choice depends on the shapes, dtypes and memory order of its
+        inputs, which are the same on every replay, and on the thread's kernel
+        settings, which are part of the key.
+        """
+        chosen = {}
+
+        def compute(values):
+            config = Config
+            mode = config.kernels, config.compiled_kernels
+            kernel = chosen.get(mode, chosen)
+            if kernel is chosen:
+                kernel = chosen[mode] = choose_kernel(f, values)
+            if kernel is None:
+                return f.forward(*values)
+            f.kernel = kernel.name
+            return kernel.forward(f, *values)
+
+        return compute
 
     def shadow_inputs(self, f, live):
         """Give ``f`` input Nodes of its own, which the replay keeps holding the current values.
