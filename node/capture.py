@@ -319,6 +319,8 @@ class Recorder:
             made = None
         elif backend.is_array(result):
             made = ("array", self.made(result))
+        elif isinstance(result, Node):
+            made = ("node", self.made(result.value))
         elif isinstance(result, tuple) and all(backend.is_array(r) for r in result):
             made = ("tuple", [self.made(r) for r in result])
         else:
@@ -453,6 +455,8 @@ class Replay:
         kind_a, kind_b = a[0], b[0]
         if kind_a != kind_b:
             raise self.differs(where, f"a {kind_a}, then a {kind_b}")
+        if kind_b == "node" and isinstance(b[1], Outside) and isinstance(a[1], Outside) and b[1].owner is a[1].owner:
+            return ("same node", b[1].owner)  # a Node that lives across steps (a parameter): passed itself, .grad and all
         if kind_b in ("node", "array"):
             return (kind_b, self.resolve(a[1], b[1], where))
         if kind_b in ("tuple", "list"):
@@ -469,6 +473,8 @@ class Replay:
 
     def rebuild(self, template, slots):
         kind, value = template
+        if kind == "same node":
+            return value
         if kind == "node":
             return Node(slots[value], requires_grad=False)
         if kind == "array":
@@ -717,30 +723,40 @@ class Replay:
             raise self.differs(where, "a different kind of result")
         if made is not None and made[0] == "value" and not same_value(a[4][1], made[1]):
             raise self.differs(f"the result of {name_of(b)} (step {index})", f"{a[4][1]!r}, then {made[1]!r}")
-        live, rebuild = self.live, self.rebuild
+        live, rebuild, store = self.live, self.rebuild, result_storer(function, name_of(b), made)
 
         def effect(slots):
             for slot, owner in live:
                 slots[slot] = owner.value
-            result = function(*[rebuild(t, slots) for t in args], **{k: rebuild(t, slots) for k, t in kwargs.items()})
-            if made is None:
-                return
-            if made[0] == "value":
-                if not same_value(result, made[1]):
-                    raise CaptureError(
-                        f"node.compile: on this call {name_of(b)} ({summary(function)}) returned {result!r}, where the "
-                        f"recorded step got {made[1]!r}: the step's path depends on the data here, so this call cannot "
-                        "be replayed. It stopped there, after the work before it (zero_grad, the forward up to that "
-                        "point) had run. Run such steps eagerly."
-                    )
-                return
-            if made[0] == "array":
-                slots[made[1]] = result
-            else:
-                for slot, r in zip(made[1], result):
-                    slots[slot] = r
+            store(slots, function(*[rebuild(t, slots) for t in args], **{k: rebuild(t, slots) for k, t in kwargs.items()}))
 
         return effect
+
+
+def result_storer(function, name, made):
+    """What a replayed effect does with its result: arrays (and Nodes' arrays) into their slots; a plain value,
+    a branch taken on the data, checked against the recording's."""
+
+    def store(slots, result):
+        if made is None:
+            return
+        kind, where = made
+        if kind == "array":
+            slots[where] = result
+        elif kind == "node":
+            slots[where] = result.value
+        elif kind == "tuple":
+            for slot, r in zip(where, result):
+                slots[slot] = r
+        elif not same_value(result, where):
+            raise CaptureError(
+                f"node.compile: on this call {name} ({summary(function)}) returned {result!r}, where the "
+                f"recorded step got {where!r}: the step's path depends on the data here, so this call cannot "
+                "be replayed. It stopped there, after the work before it (zero_grad, the forward up to that "
+                "point) had run. Run such steps eagerly."
+            )
+
+    return store
 
 
 def name_of(step):

@@ -13,7 +13,7 @@ a 0-d Node; ``float()`` of it is the one place that waits).
 import math
 
 from .. import backend
-from ..core import Node
+from ..core import Node, replayable
 from ..validation import flag, real
 
 
@@ -45,6 +45,7 @@ def _norm(xp, g, p):
     return (a**p).sum() ** (1 / p)
 
 
+@replayable
 def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale the gradients of ``params`` together so that their total norm is at most ``max_norm``.
 
@@ -94,6 +95,7 @@ def clip_grad_norm_(params, max_norm, norm_type=2.0, error_if_nonfinite=False):
     return Node(total, requires_grad=False)
 
 
+@replayable
 def clip_grad_value_(params, clip_value):
     """Clip every gradient element of ``params`` into [-clip_value, clip_value], as ``torch.nn.utils.clip_grad_value_``.
 

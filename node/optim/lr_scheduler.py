@@ -29,6 +29,7 @@ Warmup then cosine decay, the usual schedule for transformers, is::
 import bisect
 import math
 
+from ..core import replayable
 from ..validation import choice, flag, integer, real
 from .optimizer import Optimizer
 
@@ -60,6 +61,7 @@ class LRScheduler:
     def get_lr(self):
         raise NotImplementedError
 
+    @replayable
     def step(self):
         """Advance one step (one epoch; one batch for OneCycleLR) and set the new learning rates."""
         self.last_epoch += 1
@@ -331,6 +333,7 @@ class OneCycleLR(LRScheduler):
         rates = {"base": self.base_lrs, "max": self.max_lrs, "min": self.min_lrs}
         return [self._anneal(a, b, pct) for a, b in zip(rates[start], rates[end])]
 
+    @replayable
     def step(self):
         super().step()
         if self.cycle_momentum:
@@ -412,6 +415,7 @@ class ReduceLROnPlateau:
         bar = self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold
         return value > bar
 
+    @replayable
     def step(self, metrics):
         """Record this epoch's ``metrics`` (a number, 0-d array or one-element Node) and reduce the rate if it is time."""
         value = float(getattr(metrics, "value", metrics))

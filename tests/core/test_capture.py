@@ -362,3 +362,32 @@ def test_a_replayed_step_never_waits_for_the_gpu():
             loss = compiled(x, t)
     print("3 replayed steps, no device wait; last loss", float(loss.value))
     assert compiled.replays == 3
+
+
+def test_gradient_clipping_and_a_per_step_schedule_are_replayed():
+    def setup():
+        model = Classifier(node.layers.as_generator(0))
+        optimizer = node.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        schedule = node.optim.OneCycleLR(optimizer, max_lr=0.5, total_steps=20)
+
+        def step(x, t):
+            optimizer.zero_grad()
+            _, scores = model(x)
+            loss = scores.softmax_with_cross_entropy(t)
+            loss.backward()
+            norm = node.clip_grad_norm_(model.parameters(), max_norm=0.5)
+            optimizer.step()
+            schedule.step()
+            return loss, norm
+
+        return step, model.parameters(), optimizer
+
+    eager_step, eager_state, eager_opt = setup()
+    step, state, opt = setup()
+    compiled = node.compile(step)
+    for x, t in batches(np, 6, 8, (784,)):
+        (loss_e, norm_e), (loss_c, norm_c) = eager_step(x, t), compiled(x, t)
+        assert same(loss_e, loss_c) and same(norm_e, norm_c)
+        assert opt.param_groups[0]["lr"] == eager_opt.param_groups[0]["lr"]
+    print("6 steps: losses, clipped norms and the learning rate as eager; lr now", opt.param_groups[0]["lr"])
+    assert compiled.replays == 4 and all(same(a, b) for a, b in zip(eager_state, state))
