@@ -391,3 +391,42 @@ def test_gradient_clipping_and_a_per_step_schedule_are_replayed():
         assert opt.param_groups[0]["lr"] == eager_opt.param_groups[0]["lr"]
     print("6 steps: losses, clipped norms and the learning rate as eager; lr now", opt.param_groups[0]["lr"])
     assert compiled.replays == 4 and all(same(a, b) for a, b in zip(eager_state, state))
+
+
+LOSSES = {
+    "ContrastiveLoss": lambda: node.ContrastiveLoss(margin=1.0),
+    "NormFace": lambda: node.NormFace(8, 4, rng=0),
+    "CosFace": lambda: node.CosFace(8, 4, rng=0),
+    "ArcFace": lambda: node.ArcFace(8, 4, rng=0),
+    "PCLoss": lambda: node.PCLoss(4, 8, rng=0),
+    "LearnableCenterLoss": lambda: node.LearnableCenterLoss(4, 8, rng=0),
+    "TripletLoss": lambda: node.TripletLoss(margin=0.2),
+    "SphereFace": lambda: node.SphereFace(8, 4, rng=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_each_metric_learning_loss_replays_bit_for_bit_or_is_refused(name):
+    def run(compiled):
+        layer, loss_fn = node.Linear(8, 8, rng=0), LOSSES[name]()
+        optimizer = node.SGD(layer.parameters() + loss_fn.parameters(), lr=0.1)
+
+        def step(x, t):
+            optimizer.zero_grad()
+            loss = loss_fn(layer(x), t)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        step = node.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        return [step(node.Node(rng.standard_normal((6, 8)).astype(np.float32), requires_grad=False), np.array([0, 1, 2, 3, 0, 1])) for _ in range(5)]
+
+    eager = run(False)
+    if name in ("TripletLoss", "SphereFace"):  # part of the loss is computed from the data outside node's ops
+        with pytest.raises(node.CaptureError, match="computed outside node"):
+            run(True)
+        return
+    replayed = run(True)
+    print(name, "losses", [round(float(loss), 5) for loss in replayed])
+    assert all(same(a, b) for a, b in zip(eager, replayed))
