@@ -15,9 +15,9 @@ definition of what the compiled code does.
 How they are compiled, and why:
 
 * one serial loop (no ``parallel=True``): numba's thread pool waits for the
-  cores, and with two busy processes beside it the slowest hundred parallel
-  Adam steps took 7.2 ms each against 0.15 ms serial (docs/performance.md,
-  section 5); a serial loop is already several times faster than NumPy's passes;
+  cores, so beside busy processes a parallel loop can be many times slower
+  than a serial one, which is already faster than NumPy's passes (measured
+  in docs/performance.md, section 5);
 * ``error_model="numpy"``: a division by zero gives inf as in NumPy instead
   of a Python check, which also stops LLVM from vectorizing the loop;
 * no ``fastmath``: no reordering or fused multiply-adds, so where the

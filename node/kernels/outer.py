@@ -2,20 +2,18 @@
 
 At batch size 1 a Linear layer's weight gradient xᵀ·gy contracts over the
 batch: a (in, 1) @ (1, out) product. OpenBLAS runs it through its general
-matrix product, which for one term is about 4 times slower than NumPy's
-broadcast multiply a * b (307 µs against 67 µs for 784 × 256 in float32,
-docs/performance.md). Each result is one product a[i]·b[j] either way, so the
-values are the same bits. From two terms on, BLAS is faster than any
-elementwise pass (23 µs against 153 µs or more for two terms, 784 × 256), so
-this kernel applies to one term only. For rows shorter than 16 (an output
-(256, 2), say) NumPy's broadcast loop is slower than BLAS, and the reference
-runs.
+matrix product, which for one term is several times slower than NumPy's
+broadcast multiply a * b. Each result is one product a[i]·b[j] either way, so
+the values are the same bits. From two terms on, BLAS is faster than any
+elementwise pass, so this kernel applies to one term only; for short output
+rows (an output (256, 2), say) NumPy's broadcast loop is slower than BLAS, and
+the reference runs. The measurements are in docs/performance.md, section 5.
 """
 from ..backend import get_array_module, on_host
 from ..dispatch import Kernel, register_kernel
 from ..functions.arithmetic import MatMul
 
-MIN_ROW = 16  # the shortest output row (m) where the multiply measured faster than OpenBLAS
+MIN_ROW = 16  # the shortest output row (m) for which the multiply beats OpenBLAS (docs/performance.md)
 
 
 class OuterProduct(Kernel):
