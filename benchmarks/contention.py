@@ -167,31 +167,13 @@ def node_mlp_runner(batches):
 
 def torch_mlp_runner(torch, batches):
     """The same step in PyTorch, from node's initial weights: 784-256-2-10, cross entropy + Center Loss (paper form), Adam."""
-    nn, F = torch.nn, torch.nn.functional
     weights, centers = mlp_step.initial_weights()
-    layers = [nn.Linear(784, 256), nn.Linear(256, 2), nn.Linear(2, 10)]
-    with torch.no_grad():
-        for layer, W, b in zip(layers, weights[0::2], weights[1::2]):
-            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-            layer.bias.copy_(torch.from_numpy(b))
-    model = nn.Sequential(*layers)
-    optimizer = torch.optim.Adam(model.parameters(), mlp_step.LR)
-    center_buf = torch.from_numpy(centers.astype(np.float32))
+    step = mlp_step.torch_step(torch, weights, centers)
     prepared = [(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)) for x, y in batches]
 
     def run():
         for x, y in prepared:
-            x = x / 255
-            optimizer.zero_grad()
-            h = model[1](torch.relu(model[0](x)))
-            c = center_buf[y]
-            loss = F.cross_entropy(model[2](h), y) + ((h - c) ** 2).sum() / (2 * len(x))
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                delta = torch.zeros_like(center_buf).index_add_(0, y, c - h)
-                counts = torch.bincount(y, minlength=10).to(center_buf.dtype)
-                center_buf.sub_(mlp_step.ALPHA * delta / (1 + counts)[:, None])
+            loss = step(x, y)
         return loss.item()
 
     return run

@@ -217,7 +217,8 @@ def numpy_runner(batches, weights, centers):
 
 
 # ---- PyTorch -------------------------------------------------------------------------------
-def torch_runner(torch, batches, weights, centers, device="cpu"):
+def torch_step(torch, weights, centers, device="cpu"):
+    """The same step in PyTorch, from node's initial weights and centers: step(x, y) -> loss, x float32 pixels, y labels."""
     nn, F = torch.nn, torch.nn.functional
     dev = torch.device("cuda" if device == "gpu" else "cpu")
     layers = [nn.Linear(784, 256), nn.Linear(256, 2), nn.Linear(2, 10)]
@@ -228,7 +229,6 @@ def torch_runner(torch, batches, weights, centers, device="cpu"):
     model = nn.Sequential(*layers).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), LR)
     center_buf = torch.from_numpy(centers.astype(np.float32)).to(dev)
-    prepared = [(torch.from_numpy(x.astype(np.float32)).to(dev), torch.from_numpy(y).to(dev)) for x, y in batches]
 
     def step(x, y):
         x = x / 255
@@ -244,6 +244,13 @@ def torch_runner(torch, batches, weights, centers, device="cpu"):
             center_buf.sub_(ALPHA * delta / (1 + counts)[:, None])
         return loss
 
+    return step
+
+
+def torch_runner(torch, batches, weights, centers, device="cpu"):
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    step = torch_step(torch, weights, centers, device)
+    prepared = [(torch.from_numpy(x.astype(np.float32)).to(dev), torch.from_numpy(y).to(dev)) for x, y in batches]
     return harness.Runner(lambda i: step(*prepared[i % len(prepared)]), lambda loss: loss.item())
 
 
