@@ -125,6 +125,10 @@ class CompiledStep:
                 entry.replay = Replay(first, second)
             return result
 
+    def __get__(self, instance, owner=None):
+        """On a method (``@node.compile`` in a class body): bound to the instance, which becomes part of the signature."""
+        return self if instance is None else functools.partial(self, instance)
+
     @property
     def signatures(self):
         """How many signatures have been seen (recorded or being recorded)."""

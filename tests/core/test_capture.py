@@ -430,3 +430,19 @@ def test_each_metric_learning_loss_replays_bit_for_bit_or_is_refused(name):
     replayed = run(True)
     print(name, "losses", [round(float(loss), 5) for loss in replayed])
     assert all(same(a, b) for a, b in zip(eager, replayed))
+
+
+def test_a_compiled_method_records_each_instance_apart():
+    class Trainer:
+        def __init__(self, scale):
+            self.w = node.Node(np.full(2, scale))
+
+        @node.compile
+        def step(self, x):
+            return (x * self.w).sum()
+
+    first, second = Trainer(1.0), Trainer(10.0)
+    for _ in range(3):
+        a, b = first.step(np.ones(2)), second.step(np.ones(2))
+    print("two instances, one compiled method:", float(a), float(b))
+    assert (float(a), float(b)) == (2.0, 20.0) and Trainer.step.signatures == 2 and Trainer.step.replays == 2
