@@ -85,11 +85,7 @@ def node_step_runner(model_name, device, batch, seed=0, compile=None, kernels=No
     if compile is not None:
         step = compile(step)
     if kernels is not None:
-        plain = step
-
-        def step(x, t):
-            with node.using_config("kernels", kernels):
-                return plain(x, t)
+        step = harness.with_kernels(step, kernels)
 
     return harness.Runner(lambda i: step(x, t), lambda loss: float(getattr(loss, "value", loss)))
 

@@ -274,9 +274,9 @@ def with_kernels(run, mode):
     """``run`` with node's fast kernels set to ``mode`` ("reference": only the readable reference ops run)."""
     import node
 
-    def wrapped():
+    def wrapped(*args):
         with node.using_config("kernels", mode):
-            run()
+            return run(*args)
 
     return wrapped
 

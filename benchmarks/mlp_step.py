@@ -133,17 +133,12 @@ def node_batches(batches, device="cpu"):
 
 def node_runner(prepared, seed=0, device="cpu", compile=None, kernels=None):
     """node eager, or captured with ``compile`` (node.compile), optionally with the fast kernels set to ``kernels``."""
-    import node
 
     _, step = node_training(seed, device)
     if compile is not None:
         step = compile(step)
     if kernels is not None:
-        plain = step
-
-        def step(x, t):
-            with node.using_config("kernels", kernels):
-                return plain(x, t)
+        step = harness.with_kernels(step, kernels)
 
     return harness.Runner(lambda i: step(*prepared[i % len(prepared)]), lambda loss: float(getattr(loss, "value", loss)))
 

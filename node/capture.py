@@ -267,10 +267,7 @@ class Recorder:
         attributes, before = self.attributes(f), tuple(vars(f))
         self.depth += 1
         try:
-            if f.uses_blas:
-                with blas_threads():
-                    ys = f.compute(values)
-            else:
+            with blas_threads():  # what Function.__call__ does for ops with matrix products (and costs nothing for the others)
                 ys = f.compute(values)
         finally:
             self.depth -= 1
@@ -561,7 +558,7 @@ class Replay:
         """
         chosen = {}
 
-        def compute(values):
+        def compute(values):  # Function.compute, with the dispatcher asked once per kernel setting
             config = Config
             mode = config.kernels, config.compiled_kernels
             kernel = chosen.get(mode, chosen)
