@@ -29,6 +29,12 @@ Two families, both built from node ops, so every gradient comes from the ops
 
 No arccos is needed: cos(θ + m) = cos θ cos m - sin θ sin m, with
 sin θ = √(1 - cos² θ), and cos(mθ) is a Chebyshev polynomial in cos θ.
+
+What is not a node op — the masks made from the labels, the choices made
+from the values (which branch, which triplets count), SphereFace's step
+count — is done by small functions of arrays marked ``@replayable``, so
+that ``node.compile`` records each call and a replayed step computes it
+again from that step's arrays instead of reusing the recorded ones.
 """
 import math
 
@@ -36,7 +42,7 @@ import numpy as np
 
 from .. import backend
 from ..config import as_generator, is_grad_enabled
-from ..core import Node, as_node
+from ..core import Node, as_node, replayable
 from ..functions import maximum, norm, relu, softmax_cross_entropy, sqrt, where
 from ..layers.init import uniform
 from ..layers.layer import Layer, Parameter
@@ -61,8 +67,9 @@ def batch_features(owner, x, size=None, minimum=1, like=None):
     return x
 
 
+@replayable
 def batch_labels(owner, target, count, xp):
-    """Integer labels (M,) as an array of module ``xp``, one per feature."""
+    """Integer labels (M,) as an array of module ``xp``, one per feature (checked, and moved to ``xp``'s device)."""
     t = target.value if isinstance(target, Node) else target
     if not backend.is_array(t):
         t = np.asarray(t)
@@ -118,10 +125,52 @@ class ContrastiveLoss(Layer):
         diff = x[i] - x[j]  # (P, D), one row per pair i < j
         squared = (diff * diff).sum(axis=1)  # d², without a square root: smooth at 0
         pushed = relu(self.margin - norm(diff, axis=1)) ** 2
-        return where(labels[i] == labels[j], squared, pushed).mean()
+        return where(same_label(labels, i, j), squared, pushed).mean()
 
     def extra_repr(self):
         return f"margin={self.margin}"
+
+
+@replayable
+def same_label(labels, i, j):
+    """True for each pair (i[p], j[p]) whose two samples have the same label."""
+    return labels[i] == labels[j]
+
+
+@replayable
+def triplet_masks(labels):
+    """(positive, negative), boolean (M, M): [a, p] is positive when p ≠ a has a's label, [a, n] negative when n's label differs."""
+    xp = backend.get_array_module(labels)
+    same = labels[:, None] == labels[None, :]
+    return same & ~xp.eye(len(labels), dtype=bool), ~same
+
+
+@replayable
+def anchor_weights(positive, negative, dtype):
+    """(weights, count): 1 for each anchor with a positive and a negative, else 0 (M,), in ``dtype``; and their number, at least 1."""
+    xp = backend.get_array_module(positive)
+    anchors = (positive.any(axis=1) & negative.any(axis=1)).astype(dtype)
+    return anchors, xp.asarray(xp.maximum(anchors.sum(), 1))
+
+
+@replayable
+def hardest_negative_fill(dist, margin):
+    """A distance beyond every one in ``dist`` by more than ``margin``: stands in for "no negative", whose hinge is then 0."""
+    xp = backend.get_array_module(dist)
+    return xp.asarray(xp.max(dist) + (margin + 1))
+
+
+@replayable
+def valid_triplets(positive, negative, dtype):
+    """1 at [a, p, n] where p is a positive and n a negative of anchor a, else 0 (M, M, M), in ``dtype``."""
+    return (positive[:, :, None] & negative[:, None, :]).astype(dtype)
+
+
+@replayable
+def active_count(hinge):
+    """How many triplet losses in ``hinge`` are positive (at least 1: the divisor of batch all's mean), in ``hinge``'s dtype."""
+    xp = backend.get_array_module(hinge)
+    return xp.asarray(xp.maximum((hinge > 0).sum().astype(hinge.dtype), 1))
 
 
 class TripletLoss(Layer):
@@ -164,33 +213,43 @@ class TripletLoss(Layer):
         xp = backend.get_array_module(x.value)
         labels = batch_labels("TripletLoss", target, x.shape[0], xp)
         dist = pairwise_distances(x)
-        same = labels[:, None] == labels[None, :]
-        positive = same & ~xp.eye(len(labels), dtype=bool)
-        negative = ~same
+        positive, negative = triplet_masks(labels)
         if self.mining == "batch_hard":
-            return self.batch_hard(dist, positive, negative, xp)
-        return self.batch_all(dist, positive, negative, xp)
+            return self.batch_hard(dist, positive, negative)
+        return self.batch_all(dist, positive, negative)
 
-    def batch_hard(self, dist, positive, negative, xp):
-        far = xp.max(dist.value) + (self.margin + 1)  # stands in for "no negative": its hinge is 0
+    def batch_hard(self, dist, positive, negative):
         hardest_positive = where(positive, dist, 0.0).max(axis=1)
-        hardest_negative = where(negative, dist, far).min(axis=1)
-        anchors = (positive.any(axis=1) & negative.any(axis=1)).astype(dist.dtype)
+        hardest_negative = where(negative, dist, hardest_negative_fill(dist.value, self.margin)).min(axis=1)
+        anchors, count = anchor_weights(positive, negative, dist.dtype)
         hinge = relu(hardest_positive - hardest_negative + self.margin)
-        return (hinge * anchors).sum() / xp.maximum(anchors.sum(), 1)
+        return (hinge * anchors).sum() / count
 
-    def batch_all(self, dist, positive, negative, xp):
+    def batch_all(self, dist, positive, negative):
         m = dist.shape[0]
-        valid = (positive[:, :, None] & negative[:, None, :]).astype(dist.dtype)  # [a, p, n]
+        valid = valid_triplets(positive, negative, dist.dtype)  # [a, p, n]
         hinge = relu(dist.reshape(m, m, 1) - dist.reshape(m, 1, m) + self.margin) * valid
-        count = (hinge.value > 0).sum().astype(dist.dtype)
-        return hinge.sum() / xp.maximum(count, 1)
+        return hinge.sum() / active_count(hinge.value)
 
     def extra_repr(self):
         return f"margin={self.margin}, mining={self.mining!r}"
 
 
 # ---- softmax losses with angular margins ---------------------------------------------------------
+@replayable
+def target_mask(labels, num_classes, dtype):
+    """(mask, one_hot): True at (i, yᵢ) (B, num_classes), and the same as 0/1 in ``dtype``."""
+    xp = backend.get_array_module(labels)
+    mask = xp.arange(num_classes)[None, :] == labels[:, None]
+    return mask, mask.astype(dtype)
+
+
+@replayable
+def above(values, threshold):
+    """``values > threshold``, elementwise: a choice of branch made from the data (no gradient flows through it)."""
+    return values > threshold
+
+
 class MarginSoftmaxLoss(Layer):
     """Base of the losses whose logits come from the angles between features and class weights.
 
@@ -223,10 +282,9 @@ class MarginSoftmaxLoss(Layer):
         """cos θ_j = x̂·ŵ_j for every sample and class, (B, num_classes)."""
         return unit_rows(self.features(x)) @ unit_rows(self.weight).T
 
-    def target_mask(self, labels):
-        """True at (i, yᵢ), (B, num_classes): where the margin goes."""
-        xp = backend.get_array_module(labels)
-        return xp.arange(self.num_classes)[None, :] == labels[:, None]
+    def target_mask(self, labels, dtype):
+        """(mask, one_hot): True at (i, yᵢ), (B, num_classes), where the margin goes; and the same as 0/1 in ``dtype``."""
+        return target_mask(labels, self.num_classes, dtype)
 
     def logits(self, x):
         """The logits without a margin, s·cos θ_j (B, num_classes): for predictions and accuracy."""
@@ -290,8 +348,8 @@ class CosFace(MarginSoftmaxLoss):
     def margin_logits(self, x, target):
         """s·(cos θ_j - m·δ(j = y)) (B, num_classes)."""
         x = self.features(x)
-        mask = self.target_mask(self.labels(target, x.shape[0]))
-        return (self.cosines(x) - mask.astype(self.weight.dtype) * self.m) * self.s
+        _, one_hot = self.target_mask(self.labels(target, x.shape[0]), self.weight.dtype)
+        return (self.cosines(x) - as_node(one_hot) * self.m) * self.s  # m·δ(j = y) by a node op, recorded
 
     def extra_repr(self):
         return f"{super().extra_repr()}, m={self.m}"
@@ -329,18 +387,46 @@ class ArcFace(MarginSoftmaxLoss):
     def margin_logits(self, x, target):
         """s·cos(θ_j + m·δ(j = y)), with the fallback past π (B, num_classes)."""
         x = self.features(x)
-        mask = self.target_mask(self.labels(target, x.shape[0]))
+        labels = self.labels(target, x.shape[0])
         cos = self.cosines(x)
-        c = (cos * mask.astype(cos.dtype)).sum(axis=1, keepdims=True)  # cos θ_y, (B, 1)
+        mask, one_hot = self.target_mask(labels, cos.dtype)
+        c = (cos * one_hot).sum(axis=1, keepdims=True)  # cos θ_y, (B, 1)
         sin_squared = 1 - c * c
-        inside = sin_squared.value > 0
+        inside = above(sin_squared.value, 0)
         sin = where(inside, sqrt(where(inside, sin_squared, 1.0)), 0.0)
         widened = c * math.cos(self.m) - sin * math.sin(self.m)
-        target_cos = where(c.value > math.cos(math.pi - self.m), widened, c - self.m * math.sin(self.m))
+        target_cos = where(above(c.value, math.cos(math.pi - self.m)), widened, c - self.m * math.sin(self.m))
         return where(mask, target_cos, cos) * self.s
 
     def extra_repr(self):
         return f"{super().extra_repr()}, m={self.m}"
+
+
+@replayable
+def advance(count):
+    """t ← t + 1, in place, for the 0-d array ``count`` (SphereFace's step count, so a replayed step counts too)."""
+    count += 1
+
+
+@replayable
+def annealed_lambda(count, base, gamma, power, lambda_min, dtype):
+    """λ = max(lambda_min, base·(1 + gamma·t)^(-power)) for t the 0-d array ``count``: a 0-d array of ``dtype`` on its device."""
+    xp = backend.get_array_module(count)
+    lam = base * (1 + gamma * count) ** (-power)
+    return xp.asarray(xp.maximum(lam, lambda_min).astype(dtype))
+
+
+@replayable
+def chebyshev_interval(c, m):
+    """((-1)ᵏ, 2k) for each c = cos θ, with k = #{j ∈ 1..m-1 : c < cos(jπ/m)}: θ's interval [kπ/m, (k+1)π/m] in ψ.
+
+    k only picks the branch of ψ(θ) = (-1)ᵏ cos(mθ) - 2k, so it carries no gradient.
+    """
+    xp = backend.get_array_module(c)
+    k = xp.zeros_like(c)
+    for j in range(1, m):
+        k += c < math.cos(j * math.pi / m)
+    return 1 - 2 * (k % 2), 2 * k
 
 
 class SphereFace(MarginSoftmaxLoss):
@@ -391,9 +477,7 @@ class SphereFace(MarginSoftmaxLoss):
 
     def annealing(self):
         """λ = max(lambda_min, base·(1 + gamma·t)^(-power)) at the current t, a 0-d array on the weights' device."""
-        xp = backend.get_array_module(self.iteration)
-        lam = self.base * (1 + self.gamma * self.iteration) ** (-self.power)
-        return xp.maximum(lam, self.lambda_min).astype(self.weight.dtype)
+        return annealed_lambda(self.iteration, self.base, self.gamma, self.power, self.lambda_min, self.weight.dtype)
 
     @property
     def lambda_(self):
@@ -407,14 +491,11 @@ class SphereFace(MarginSoftmaxLoss):
 
     def psi(self, c):
         """ψ(θ) = (-1)ᵏ T_m(cos θ) - 2k from c = cos θ (a Node), elementwise."""
-        xp = backend.get_array_module(c.value)
         previous, chebyshev = 1.0, c
         for _ in range(self.m - 1):
             previous, chebyshev = chebyshev, 2 * c * chebyshev - previous
-        k = xp.zeros_like(c.value)
-        for j in range(1, self.m):
-            k += c.value < math.cos(j * math.pi / self.m)
-        return chebyshev * (1 - 2 * (k % 2)) - 2 * k
+        sign, offset = chebyshev_interval(c.value, self.m)
+        return chebyshev * sign - offset
 
     def margin_logits(self, x, target):
         """‖x‖·cos θ_j, with ‖x‖·(λ cos θ_y + ψ(θ_y))/(1 + λ) at the true class (B, num_classes).
@@ -422,13 +503,14 @@ class SphereFace(MarginSoftmaxLoss):
         A training-mode call with gradients enabled advances the step count t first.
         """
         x = self.features(x)
-        mask = self.target_mask(self.labels(target, x.shape[0]))
+        labels = self.labels(target, x.shape[0])
         if self.training and is_grad_enabled():
-            self.iteration += 1
-        lam = self.annealing()
+            advance(self.iteration)
+        lam = as_node(self.annealing())  # a constant Node, so that 1 + λ below is a node op a replay recomputes
         length = norm(x, axis=1, keepdims=True)  # ‖x‖, (B, 1)
         cos = unit_rows(x) @ unit_rows(self.weight).T
-        c = (cos * mask.astype(cos.dtype)).sum(axis=1, keepdims=True)
+        mask, one_hot = self.target_mask(labels, cos.dtype)
+        c = (cos * one_hot).sum(axis=1, keepdims=True)
         target_logit = length * (c * lam + self.psi(c)) / (1 + lam)
         return where(mask, target_logit, length * cos)
 
