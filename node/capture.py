@@ -46,6 +46,8 @@ from . import backend
 from .config import Config
 from .core import Node
 from .dispatch import choose_kernel
+from .functions.arithmetic import Add
+from .kernels.into import into
 from .threads import blas_threads
 
 
@@ -53,7 +55,7 @@ class CaptureError(RuntimeError):
     """A step that ``node.compile`` cannot record faithfully; the message says what and why."""
 
 
-def compile(step=None, *, max_signatures=8):
+def compile(step=None, *, max_signatures=8, plan_buffers=True):
     """Record ``step`` (a training step: forward, backward, optimizer update) and replay it on later calls.
 
     Returns a function with ``step``'s signature. For each signature (shapes
@@ -70,6 +72,11 @@ def compile(step=None, *, max_signatures=8):
         step: the function to record.
         max_signatures: how many signatures to record; calls with further ones
             run eagerly (with one warning).
+        plan_buffers: whether replays write the results of simple operations
+            (elementwise ops, matrix products, gradient sums) into arrays kept
+            from the first replay instead of allocating them again
+            (``node.kernels.into``); the results are the same bits either way.
+            The kept arrays stay allocated between calls.
 
     Raises:
         CaptureError: on the second call of a signature, when the two recorded
@@ -79,12 +86,14 @@ def compile(step=None, *, max_signatures=8):
             ``node.grad`` or ``create_graph``.
     """
     if step is None:
-        return functools.partial(compile, max_signatures=max_signatures)
+        return functools.partial(compile, max_signatures=max_signatures, plan_buffers=plan_buffers)
     if not callable(step):
         raise TypeError(f"node.compile: step must be a callable (a function running one training step), got {type(step).__name__}")
     if isinstance(max_signatures, bool) or not isinstance(max_signatures, int) or max_signatures < 1:
         raise ValueError(f"node.compile: max_signatures must be an integer >= 1, got {max_signatures!r}")
-    return CompiledStep(step, max_signatures)
+    if not isinstance(plan_buffers, bool):
+        raise TypeError(f"node.compile: plan_buffers must be True or False, got {plan_buffers!r}")
+    return CompiledStep(step, max_signatures, plan_buffers)
 
 
 class CompiledStep:
@@ -95,8 +104,8 @@ class CompiledStep:
         replays: how many calls were replays (the others ran eagerly).
     """
 
-    def __init__(self, step, max_signatures):
-        self.step, self.max_signatures = step, max_signatures
+    def __init__(self, step, max_signatures, plan_buffers=True):
+        self.step, self.max_signatures, self.plan_buffers = step, max_signatures, plan_buffers
         self.replays = 0
         self._entries = {}  # signature -> _Entry
         self._lock = threading.Lock()
@@ -122,7 +131,7 @@ class CompiledStep:
             if len(entry.recordings) == 2:
                 first, second = entry.recordings
                 entry.recordings = []
-                entry.replay = Replay(first, second)
+                entry.replay = Replay(first, second, self.plan_buffers)
             return result
 
     def __get__(self, instance, owner=None):
@@ -142,6 +151,7 @@ class CompiledStep:
             parts.append(f"signature {describe(key)}: {state}")
             if entry.replay is not None:
                 parts += entry.replay.listing
+                parts.append(entry.replay.buffer_summary())
         return "\n".join(parts)
 
     def reset(self):
@@ -348,7 +358,7 @@ def as_array(y):
 class Replay:
     """The second recording, checked against the first, as a list of closures over a list of slots."""
 
-    def __init__(self, first, second):
+    def __init__(self, first, second, plan_buffers=True):
         if len(first.steps) != len(second.steps) or first.arguments != second.arguments:
             raise CaptureError(
                 f"node.compile: two calls of the step with the same shapes and dtypes did different work "
@@ -363,6 +373,8 @@ class Replay:
         self.outside = {}  # (kind, id(thing)) -> its slot, for what came from outside
         self.listing = []  # the program in words (CompiledStep.describe)
         self.fixed = set()  # the slots holding the same array on every replay (constants, buffers)
+        self.buffers = [] if plan_buffers else None  # a Buffer per result that may be written with out= (plan_buffers)
+        self.escaping = set()  # the slots whose arrays leave the step: returned, stored as .grad, handed to side effects
         reads = []  # the slots each piece of work reads
         for index, (a, b) in enumerate(zip(first.steps, second.steps)):
             self.reads = set()
@@ -371,6 +383,7 @@ class Replay:
         self.forward_only = list(self.cleanups.values())  # Functions with no backward in the step
         self.live, self.reads = [], set()
         self.result = self.resolve_template(first.result, second.result, "the value step returned")
+        self.escaping.update(template_slots(self.result))
         self.result_live = self.live
         self.program = list(zip(self.program, self.last_uses(reads, self.reads)))
 
@@ -393,21 +406,66 @@ class Replay:
         config = Config
         saved = config.enable_backprop, config.plain_backward
         config.enable_backprop = False
+        watch = self.buffers is not None and not self.planned  # the first replay: see which arrays leave the step
+        escaped = {}  # id -> the array: held until planned, so that no id is reused meanwhile
         try:
             with blas_threads():
                 for run, done in self.program:
                     run(slots)
                     for slot in done:
+                        if watch and slot in self.escaping:
+                            owner = owner_of(slots[slot])
+                            escaped[id(owner)] = owner
                         slots[slot] = None
         finally:
             config.enable_backprop, config.plain_backward = saved
         for slot, owner in self.result_live:
             slots[slot] = owner.value
         result = self.rebuild(self.result, slots)
+        if watch:
+            escaped.update((id(owner), owner) for owner in (owner_of(slots[s]) for s in self.escaping if slots[s] is not None))
+            self.plan_buffers(escaped)
         for cleanup in self.forward_only:
             cleanup()
         slots[self.arguments : self.made] = [None] * (self.made - self.arguments)
         return result
+
+    planned = False
+
+    def plan_buffers(self, escaped):
+        """After the first replay: keep, as buffers for later replays, the results that did not leave the step.
+
+        Each ``Buffer`` was offered the array its operation made on the first
+        replay. It is kept unless that array (or an array it is a view of) was
+        returned, stored as a ``.grad`` or handed to a side effect: something
+        outside may hold it after the step, and writing into it on the next
+        replay would change what they hold. Kept buffers are written with
+        ``out=`` from then on; none is shared between two results, so a
+        replay's order of work decides nothing about them.
+        """
+        for buffer in self.buffers:
+            array, buffer.offered = buffer.offered, None
+            if array is not None and array.ndim and id(owner_of(array)) not in escaped:
+                buffer.array = array
+        self.buffers = [b for b in self.buffers if b.array is not None]
+        self.planned = True
+
+    def buffer_summary(self):
+        """One line: the results written into planned buffers (or why none are)."""
+        if self.buffers is None:
+            return "buffers: not planned (plan_buffers=False)"
+        if not self.planned:
+            return "buffers: planned after the first replay"
+        shapes = ", ".join(f"{b.form.__name__} {tuple(b.array.shape)}" for b in self.buffers)
+        return f"buffers: {len(self.buffers)} results written with out= ({shapes or 'none'})"
+
+    def buffer_for(self, form):
+        """A ``Buffer`` for a result the form ``form`` can write (None: not planned, or no form)."""
+        if self.buffers is None or form is None:
+            return None
+        buffer = Buffer(form)
+        self.buffers.append(buffer)
+        return buffer
 
     # sources
     def resolve(self, a, b, where):
@@ -528,6 +586,7 @@ class Replay:
         shadows, nodes = self.shadow_inputs(f, live), self.own_outputs(f)
         self.cleanups[id(f)] = self.cleanup(f, before, shadows, nodes)
         compute = self.kernel_chooser(f)
+        buffer = self.buffer_for(into(type(f)) if single else None)
 
         def forward(slots):
             for slot, owner in live:
@@ -535,7 +594,14 @@ class Replay:
             for name, kind, spec in reset:
                 setattr(f, name, slots[spec] if kind == "array" else tuple(slots[s] if k == "array" else s for k, s in spec))
             values = [slots[i] for i in inputs]
-            ys = compute(values)
+            if buffer is not None and buffer.array is not None:
+                ys = buffer.array
+                buffer.form(f, ys, *values)
+            else:
+                ys = compute(values)
+                if buffer is not None and compute.kernel is None:
+                    buffer.offered = as_array(ys)
+                    ys = buffer.offered
             f.input_values = values
             for i, shadow in shadows:
                 shadow.value = values[i]
@@ -564,11 +630,13 @@ class Replay:
             kernel = chosen.get(mode, chosen)
             if kernel is chosen:
                 kernel = chosen[mode] = choose_kernel(f, values)
+            compute.kernel = kernel
             if kernel is None:
                 return f.forward(*values)
             f.kernel = kernel.name
             return kernel.forward(f, *values)
 
+        compute.kernel = None  # the kernel the last call ran (None: the reference forward)
         return compute
 
     def shadow_inputs(self, f, live):
@@ -671,11 +739,18 @@ class Replay:
         x = self.resolve(a[1], b[1], f"a gradient summed at step {index}")
         y = self.resolve(a[2], b[2], f"a gradient summed at step {index}")
         out, live = b[3], self.live
+        buffer = self.buffer_for(into(Add))
 
         def add(slots):
             for slot, owner in live:
                 slots[slot] = owner.value
-            slots[out] = slots[x] + slots[y]
+            if buffer is not None and buffer.array is not None:
+                buffer.form(None, buffer.array, slots[x], slots[y])
+                slots[out] = buffer.array
+            else:
+                total = slots[out] = slots[x] + slots[y]
+                if buffer is not None:
+                    buffer.offered = total
 
         return add
 
@@ -690,6 +765,7 @@ class Replay:
         if a[3] != mode:
             raise self.differs(f"the gradient of a parameter of shape {x.shape}", f"stored by {a[3]}, then by {mode}")
         g, live = self.resolve(a[2], source, f"the gradient of a parameter of shape {x.shape}"), self.live
+        self.escaping.add(g)
 
         def leaf(slots):
             for slot, owner in live:
@@ -720,6 +796,7 @@ class Replay:
             raise self.differs(where, "different arguments")
         args = [self.resolve_template(x, y, where) for x, y in zip(a[2], arguments)]
         kwargs = {k: self.resolve_template(a[3][k], v, where) for k, v in keywords.items()}
+        self.escaping.update(template_slots(("list", args)), template_slots(("list", list(kwargs.values()))))
         if (a[4] is None) != (made is None) or (made is not None and a[4][0] != made[0]):
             raise self.differs(where, "a different kind of result")
         if made is not None and made[0] == "value" and not same_value(a[4][1], made[1]):
@@ -732,6 +809,37 @@ class Replay:
             store(slots, function(*[rebuild(t, slots) for t in args], **{k: rebuild(t, slots) for k, t in kwargs.items()}))
 
         return effect
+
+
+class Buffer:
+    """Where a replayed operation writes its result once buffers are planned (``Replay.plan_buffers``).
+
+    ``form``: the operation written with ``out=`` (``node.kernels.into``);
+    ``offered``: the array it made on the first replay; ``array``: that array,
+    once kept, written into on every later replay.
+    """
+
+    def __init__(self, form):
+        self.form, self.offered, self.array = form, None, None
+
+
+def template_slots(template):
+    """The slots a result or argument template (``Replay.resolve_template``) reads."""
+    kind, value = template
+    if kind in ("node", "array") and isinstance(value, int):
+        return [value]
+    if kind in ("tuple", "list"):
+        return [slot for t in value for slot in template_slots(t)]
+    if kind == "dict":
+        return [slot for t in value.values() for slot in template_slots(t)]
+    return []
+
+
+def owner_of(array):
+    """The array that owns ``array``'s memory: itself, or the array it is a view of."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
 
 
 def result_storer(function, name, made):
