@@ -15,7 +15,7 @@ wherever the choice does not change). At a tie ``maximum`` and ``minimum``
 give each input half of the gradient, as PyTorch does.
 """
 from ..backend import broadcast_shapes, check_same_device, get_array_module, is_array
-from ..core import Function, Node, as_node
+from ..core import Function, Node, as_node, replayable
 from .arithmetic import sum_to
 from .math import astype
 
@@ -53,11 +53,21 @@ def _refuse_complex(op, *nodes):
             raise TypeError(f"{op}: complex numbers have no order, got dtype {n.dtype}; compare .real or abs() instead")
 
 
-def _constant(op, compute, *nodes):
-    """``compute(xp, *arrays)`` as a Node without gradient (DeviceError naming ``op`` for mixed devices)."""
+@replayable
+def elementwise_test(name, *values):
+    """``xp.<name>(*values)`` (a comparison, isnan, ...): an array computed from Nodes' values, no gradient.
+
+    ``@replayable``, so ``node.compile`` records the test and a replay runs it
+    on the new values instead of keeping the first answer.
+    """
+    return get_array_module(*values).asarray(getattr(get_array_module(*values), name)(*values))
+
+
+def _constant(op, name, *nodes):
+    """``xp.<name>`` of the nodes' values as a Node without gradient (DeviceError naming ``op`` for mixed devices)."""
     values = [n.value for n in nodes]
     try:
-        return as_node(compute(get_array_module(*values), *values))
+        return as_node(elementwise_test(name, *values))
     except (TypeError, ValueError):
         check_same_device(op, **{f"input {i}": v for i, v in enumerate(values)})
         raise
@@ -67,7 +77,7 @@ def _comparison(op, name, a, b, ordered=True):
     a, b = _operands(op, a, b)
     if ordered:
         _refuse_complex(op, a, b)
-    return _constant(op, lambda xp, u, v: getattr(xp, name)(u, v), a, b)
+    return _constant(op, name, a, b)
 
 
 def eq(a, b):
@@ -102,17 +112,17 @@ def ge(a, b):
 
 def isnan(x):
     """True where ``x`` is NaN: a boolean Node without gradient."""
-    return _constant("isnan", lambda xp, v: xp.isnan(v), as_node(x))
+    return _constant("isnan", "isnan", as_node(x))
 
 
 def isinf(x):
     """True where ``x`` is +inf or -inf: a boolean Node without gradient."""
-    return _constant("isinf", lambda xp, v: xp.isinf(v), as_node(x))
+    return _constant("isinf", "isinf", as_node(x))
 
 
 def isfinite(x):
     """True where ``x`` is neither NaN nor infinite: a boolean Node without gradient."""
-    return _constant("isfinite", lambda xp, v: xp.isfinite(v), as_node(x))
+    return _constant("isfinite", "isfinite", as_node(x))
 
 
 class Where(Function):

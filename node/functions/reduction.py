@@ -29,7 +29,7 @@ import math
 
 from .. import validation
 from ..backend import broadcast_shapes, get_array_module
-from ..core import Function, Node, as_float, as_node
+from ..core import Function, Node, as_float, as_node, replayable
 from .arithmetic import BroadcastTo, SumTo, as_shape
 from .math import Exp, Sqrt
 from .shape import Flip, Transpose
@@ -443,13 +443,23 @@ def _constant(value):
     return Node(value, requires_grad=False)
 
 
+@replayable
+def index_or_truth(op, value, axis, keepdims):
+    """``value.<op>(axis, keepdims)`` for argmax, argmin, any and all, as an array (of shape () for a 0-d value).
+
+    ``@replayable``, so ``node.compile`` records it and a replay computes it
+    from the new values instead of keeping the first answer.
+    """
+    flat = value if value.ndim else value.reshape(1)
+    out = getattr(flat, op)(axis=axis, keepdims=keepdims)
+    return get_array_module(value).asarray(out).reshape(()) if value.ndim == 0 else get_array_module(value).asarray(out)
+
+
 def _arg(op, x, axis, keepdims):
     x = as_node(x)
     axis = _single_axis(op, x, axis)
     keepdims = validation.flag(op, "keepdims", keepdims)
-    value = x.value if x.ndim else x.value.reshape(1)
-    out = getattr(value, op)(axis=axis, keepdims=keepdims)
-    return _constant(out.reshape(()) if x.ndim == 0 else out)
+    return _constant(index_or_truth(op, x.value, axis, keepdims))
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -466,11 +476,11 @@ def any(x, axis=None, keepdims=False):
     """Whether any element along ``axis`` is nonzero (True): a bool Node, no gradient."""
     x = as_node(x)
     axes = _reduction_axes("any", x, axis)
-    return _constant(get_array_module(x.value).any(x.value, axis=axes, keepdims=validation.flag("any", "keepdims", keepdims)))
+    return _constant(index_or_truth("any", x.value, axes, validation.flag("any", "keepdims", keepdims)))
 
 
 def all(x, axis=None, keepdims=False):
     """Whether every element along ``axis`` is nonzero (True): a bool Node, no gradient."""
     x = as_node(x)
     axes = _reduction_axes("all", x, axis)
-    return _constant(get_array_module(x.value).all(x.value, axis=axes, keepdims=validation.flag("all", "keepdims", keepdims)))
+    return _constant(index_or_truth("all", x.value, axes, validation.flag("all", "keepdims", keepdims)))

@@ -20,8 +20,20 @@ divides λ back out (``scale_centers_by_lambda=False``); centers trained that
 way at lr 0.01 run away exponentially.
 """
 from .. import backend
-from ..core import Node
+from ..core import Node, replayable
 from .center_loss import LearnableCenters
+
+
+@replayable
+def other_classes(labels, num_classes, dtype):
+    """The mask (B, K): 1 where j ≠ yᵢ, 0 at each sample's own class.
+
+    ``@replayable``, so ``node.compile`` makes it again from each step's labels.
+    """
+    xp = backend.get_array_module(labels)
+    others = xp.ones((len(labels), num_classes), dtype=dtype)
+    others[xp.arange(len(labels)), labels] = 0
+    return others
 
 
 class PCLoss(LearnableCenters):
@@ -41,12 +53,10 @@ class PCLoss(LearnableCenters):
 
     def forward(self, x, target):
         x, labels, c = self.prepare(x, target)
-        xp = backend.get_array_module(c.value)
         b, k, d = x.shape[0], self.num_classes, self.num_features
         feature_to_center = ((x.reshape(b, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (B, K)
         center_to_center = ((c.reshape(k, 1, d) - c.reshape(1, k, d)) ** 2).sum(axis=2)  # (K, K)
         own_center_to_center = center_to_center[labels]  # (B, K): ‖c_yᵢ - c_j‖²
-        others = xp.ones((b, k), dtype=x.dtype)
-        others[xp.arange(b), labels] = 0  # j ≠ yᵢ
-        pc = ((feature_to_center + own_center_to_center) * Node(others, requires_grad=False)).sum()
+        others = Node(other_classes(labels, k, x.dtype), requires_grad=False)  # j ≠ yᵢ
+        pc = ((feature_to_center + own_center_to_center) * others).sum()
         return pc * (self.lambda_ / (b * (k - 1)))

@@ -406,12 +406,7 @@ LOSSES = {
 }
 
 
-# PCLoss builds its "j ≠ yᵢ" mask from the labels with plain array code (pc_loss.py), which a replay would freeze:
-# refused while the labels change from step to step, until that mask is made by a @replayable function.
-PC_LOSS_MASK = pytest.mark.xfail(raises=node.CaptureError, strict=True, reason="PCLoss's mask of other classes is computed outside node")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=PC_LOSS_MASK) if n == "PCLoss" else n for n in sorted(LOSSES)])
+@pytest.mark.parametrize("name", sorted(LOSSES))
 def test_each_metric_learning_loss_replays_bit_for_bit(name):
     """Labels change from step to step, so a mask made from them and frozen at recording would show."""
 
@@ -459,3 +454,25 @@ def test_a_compiled_method_records_each_instance_apart():
         a, b = first.step(np.ones(2)), second.step(np.ones(2))
     print("two instances, one compiled method:", float(a), float(b))
     assert (float(a), float(b)) == (2.0, 20.0) and Trainer.step.signatures == 2 and Trainer.step.replays == 2
+
+
+def test_comparisons_and_index_answers_are_computed_again_on_each_replay():
+    """A mask or an index made from a Node's values (x > 0, isnan, argmax, any) follows the new data.
+
+    The first two calls see the same data, so a mask kept from the recording
+    would look constant; the later calls change it.
+    """
+    w = node.Node(np.array([1.0, -2.0, 3.0]))
+
+    def step(x):
+        y = x * w
+        picked = F.where(y > 0, y, 0.0).sum() + F.where(F.isnan(y), 1.0, 0.0).sum()
+        best = F.argmax(y)
+        return picked + best + F.any(y < -5)
+
+    compiled = node.compile(step)
+    data = [np.ones(3), np.ones(3), -np.ones(3), np.array([2.0, 3.0, -1.0]), np.array([0.5, -4.0, 0.0])]
+    eager = [float(step(x)) for x in data]
+    replayed = [float(compiled(x)) for x in data]
+    print("eager", eager, "replayed", replayed)
+    assert replayed == eager and compiled.replays == 3
