@@ -37,7 +37,8 @@ from ..backend import get_array_module, sliding_windows
 from ..dispatch import Kernel, register_kernel
 from ..functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight, square_options
 from .memory import pooled, sum_per_channel, temporary
-from .spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, use_algorithm
+from .spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, use_algorithm, winograd_wanted
+from .winograd import WinogradConvolution, WinogradGradInput, WinogradGradWeight
 
 __all__ = ["ChannelSums", "Im2colConvolution", "Im2colGradInput", "Im2colGradWeight", "im2col_rows", "use_algorithm"]
 
@@ -178,9 +179,9 @@ class ChannelSums(Kernel):
 # Tried in this order: the spectral kernels where they apply, im2col for the other real inputs,
 # and the reference (node.functions.conv) for everything else.
 for _function, _kernels in (
-    (Convolution2D, (SpectralConvolution(), Im2colConvolution())),
-    (Convolution2DGradInput, (SpectralGradInput(), Im2colGradInput())),
-    (Convolution2DGradWeight, (SpectralGradWeight(), Im2colGradWeight())),
+    (Convolution2D, (WinogradConvolution(winograd_wanted), SpectralConvolution(), Im2colConvolution())),
+    (Convolution2DGradInput, (WinogradGradInput(), SpectralGradInput(), Im2colGradInput())),
+    (Convolution2DGradWeight, (WinogradGradWeight(), SpectralGradWeight(), Im2colGradWeight())),
     (Convolution2DGradBias, (ChannelSums(),)),
 ):
     for _kernel in _kernels:

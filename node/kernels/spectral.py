@@ -57,6 +57,7 @@ from ..backend import backend_module, get_array_module
 from ..dispatch import Kernel
 from ..functions.conv import square_options
 from .memory import pooled, temporary
+from .winograd import winograd_applies, winograd_multiply_adds
 
 
 def transform_size(n, k, p):
@@ -109,6 +110,23 @@ def dft_matrices(xp_name, dtype, h, w, kh, kw, padding):
     return tuple(xp.asarray(np.ascontiguousarray(m, dtype=dtype)) for m in (a, d.reshape(2 * sh, 2 * h), b.reshape(2 * ow, 2 * fw), e.reshape(oh, 2 * sh), k))
 
 
+def spectral_multiply_adds(x_shape, w_shape, padding):
+    """(per batch, for the kernels): the multiply-adds of a spectral forward (see ``spectral_pays_off``)."""
+    n, c, h, w = x_shape
+    oc, _, kh, kw = w_shape
+    sh, sw = transform_size(h, kh, padding), transform_size(w, kw, padding)
+    oh, ow, fw = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1, sw // 2 + 1
+    per_image = 4 * c * oc * sh * fw + c * (2 * fw * h * w + 4 * sh * h * fw) + oc * (4 * ow * fw * sh + 2 * oh * sh * ow)
+    return n * per_image, 2 * sh * fw * kh * kw * c * oc
+
+
+def direct_multiply_adds(x_shape, w_shape, padding):
+    """The multiply-adds of im2col's product (stride 1): KH·KW·C·OC per image and output position."""
+    n, c, h, w = x_shape
+    oc, _, kh, kw = w_shape
+    return n * kh * kw * c * oc * (h + 2 * padding - kh + 1) * (w + 2 * padding - kw + 1)
+
+
 def spectral_pays_off(x_shape, w_shape, stride, padding=0):
     """Whether the spectral convolution should beat im2col for this layer, by counting multiply-adds.
 
@@ -125,32 +143,65 @@ def spectral_pays_off(x_shape, w_shape, stride, padding=0):
     first layer with one input channel, 3×3 kernels on 28×28 images, large
     images or a batch of one stay with im2col.
     """
-    n, c, h, w = x_shape
-    oc, _, kh, kw = w_shape
+    kh, kw = w_shape[2:]
     if stride != 1 or kh < 3 or kw < 3:
         return False
-    sh, sw = transform_size(h, kh, padding), transform_size(w, kw, padding)
-    oh, ow, fw = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1, sw // 2 + 1
-    direct = n * kh * kw * c * oc * oh * ow
-    per_image = 4 * c * oc * sh * fw + c * (2 * fw * h * w + 4 * sh * h * fw) + oc * (4 * ow * fw * sh + 2 * oh * sh * ow)
-    kernels = 2 * sh * fw * kh * kw * c * oc
-    return n * per_image + kernels < 0.5 * direct
+    per_batch, kernels = spectral_multiply_adds(x_shape, w_shape, padding)
+    return per_batch + kernels < 0.5 * direct_multiply_adds(x_shape, w_shape, padding)
+
+
+# Weights of the cost model's counts (``winograd_pays_off``), set from per-layer timings (docs/performance.md).
+WINOGRAD_PER_BATCH_WEIGHT = 1.6  # Winograd's transforms are memory-bound passes over arrays 4× the input's size
+SPECTRAL_KERNEL_WEIGHT = 3.0  # the kernels' spectra are thin products and block copies, slow per multiply-add
+
+
+def winograd_pays_off(x_shape, w_shape, padding):
+    """Whether Winograd's F(4×4, r×r) should beat the spectral path or im2col (whichever would run) for this layer.
+
+    Both fast algorithms do less arithmetic than im2col, in two parts: work
+    per batch, which grows with the images, and the kernel transforms, done
+    once per batch whatever its size. Winograd's kernel transform is small
+    (α²·r² per kernel, 1,600 for 5×5), the spectral one large (2·Sh·Fw·KH·KW
+    per kernel, 24,000 for 28×28 maps), but Winograd's work per image is
+    larger than the spectral path's on the 14×14 and 7×7 maps and runs in
+    memory-bound passes over arrays four times the input's size. So Winograd
+    wins at small batches and the spectral path at large ones. The model
+    counts multiply-adds (``winograd_multiply_adds``, ``spectral_multiply_adds``)
+    and weighs the parts that run slower per multiply-add than a large
+    product: Winograd's work per batch by ``WINOGRAD_PER_BATCH_WEIGHT``, the
+    spectral kernel transforms by ``SPECTRAL_KERNEL_WEIGHT``. For LeNets++'s
+    five 32-128 channel layers this picks Winograd at batch 8 and 16 and the
+    spectral path at 32 and more, as the timings do; where the spectral path
+    would not run, Winograd is compared with im2col's product, weighed 1.
+    """
+    if not winograd_applies(x_shape, w_shape, 1):
+        return False
+    per_batch, kernels = winograd_multiply_adds(x_shape, w_shape, padding)
+    winograd = WINOGRAD_PER_BATCH_WEIGHT * per_batch + kernels
+    if spectral_pays_off(x_shape, w_shape, 1, padding):
+        spectral_batch, spectral_kernels = spectral_multiply_adds(x_shape, w_shape, padding)
+        return winograd < spectral_batch + SPECTRAL_KERNEL_WEIGHT * spectral_kernels
+    return winograd < direct_multiply_adds(x_shape, w_shape, padding)
 
 
 _choice = threading.local()  # .name: the algorithm use_algorithm chose in this thread, None for the cost model
+
+ALGORITHMS = ("winograd", "spectral", "im2col")
 
 
 @contextlib.contextmanager
 def use_algorithm(name):
     """Make this thread's convolutions take one algorithm, whatever the cost model says (tests, benchmarks).
 
-    "spectral": the spectral kernels wherever they can compute the result
-    (real inputs of one dtype, stride 1); "im2col": never the spectral ones
-    (the im2col kernels, else the reference). The values are the same either
-    way. ``node.using_config("kernels", "reference")`` turns both off.
+    "winograd": the Winograd kernels (``node.kernels.winograd``) wherever they
+    can compute the result (real inputs of one dtype, stride 1, square 3×3 or
+    5×5 kernels), im2col elsewhere; "spectral": the spectral kernels wherever
+    they can (real inputs of one dtype, stride 1); "im2col": neither (the
+    im2col kernels, else the reference). The values are the same every way.
+    ``node.using_config("kernels", "reference")`` turns them all off.
     """
-    if name not in ("spectral", "im2col"):
-        raise ValueError(f"use_algorithm: 'spectral' or 'im2col', got {name!r}")
+    if name not in ALGORITHMS:
+        raise ValueError(f"use_algorithm: one of {', '.join(map(repr, ALGORITHMS))}, got {name!r}")
     previous = getattr(_choice, "name", None)
     _choice.name = name
     try:
@@ -159,11 +210,28 @@ def use_algorithm(name):
         _choice.name = previous
 
 
-def spectral_wanted(x_shape, w_shape, padding):
-    """Whether a stride-1 convolution of these shapes should go through the DFT: ``use_algorithm``'s choice, else the cost model."""
-    chosen = getattr(_choice, "name", None)
-    return spectral_pays_off(x_shape, w_shape, 1, padding) if chosen is None else chosen == "spectral"
+def conv_algorithm(x_shape, w_shape, padding):
+    """The algorithm for a stride-1 convolution of these shapes: ``use_algorithm``'s choice, else the cost model's.
 
+    The cost model: Winograd where it can run and ``winograd_pays_off``
+    says so, else spectral where ``spectral_pays_off`` says so, else im2col.
+    """
+    chosen = getattr(_choice, "name", None)
+    if chosen is not None:
+        return chosen
+    if winograd_pays_off(x_shape, w_shape, padding):
+        return "winograd"
+    return "spectral" if spectral_pays_off(x_shape, w_shape, 1, padding) else "im2col"
+
+
+def spectral_wanted(x_shape, w_shape, padding):
+    """Whether a stride-1 convolution of these shapes should go through the DFT (``conv_algorithm``)."""
+    return conv_algorithm(x_shape, w_shape, padding) == "spectral"
+
+
+def winograd_wanted(x_shape, w_shape, padding):
+    """Whether a stride-1 convolution of these shapes should go through Winograd's tiles (``conv_algorithm``)."""
+    return conv_algorithm(x_shape, w_shape, padding) == "winograd"
 
 
 def whcn(x, name):
