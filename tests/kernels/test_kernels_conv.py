@@ -21,6 +21,7 @@ from node.dispatch import kernels_for
 from node.functions.conv import Convolution2D, Convolution2DGradBias, Convolution2DGradInput, Convolution2DGradWeight
 from node.kernels.conv import ChannelSums, Im2colConvolution, Im2colGradInput, Im2colGradWeight, use_algorithm
 from node.kernels.spectral import SpectralConvolution, SpectralGradInput, SpectralGradWeight, spectral_pays_off
+from node.kernels.winograd import WinogradConvolution, WinogradGradInput, WinogradGradWeight
 
 pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
 
@@ -92,10 +93,10 @@ def check_case(xp, rng, algorithm, n, c, oc, h, w, kh, kw, stride, padding):
     assert np.isclose(float((node.asnumpy(gW) * node.asnumpy(W)).sum()), inner, rtol=1e-9, atol=1e-9)
 
 
-def test_the_kernels_are_registered_spectral_first():
-    assert [type(k) for k in kernels_for(Convolution2D)] == [SpectralConvolution, Im2colConvolution]
-    assert [type(k) for k in kernels_for(Convolution2DGradInput)] == [SpectralGradInput, Im2colGradInput]
-    assert [type(k) for k in kernels_for(Convolution2DGradWeight)] == [SpectralGradWeight, Im2colGradWeight]
+def test_the_kernels_are_registered_winograd_and_spectral_first():
+    assert [type(k) for k in kernels_for(Convolution2D)] == [WinogradConvolution, SpectralConvolution, Im2colConvolution]
+    assert [type(k) for k in kernels_for(Convolution2DGradInput)] == [WinogradGradInput, SpectralGradInput, Im2colGradInput]
+    assert [type(k) for k in kernels_for(Convolution2DGradWeight)] == [WinogradGradWeight, SpectralGradWeight, Im2colGradWeight]
     assert [type(k) for k in kernels_for(Convolution2DGradBias)] == [ChannelSums]
 
 
