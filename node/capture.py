@@ -444,7 +444,7 @@ class Replay:
         replay's order of work decides nothing about them.
         """
         for buffer in self.buffers:
-            array, buffer.offered = buffer.offered, None
+            array, buffer.offered, buffer.open = buffer.offered, None, False
             if array is not None and array.ndim and id(owner_of(array)) not in escaped:
                 buffer.array = array
         self.buffers = [b for b in self.buffers if b.array is not None]
@@ -594,13 +594,14 @@ class Replay:
             for name, kind, spec in reset:
                 setattr(f, name, slots[spec] if kind == "array" else tuple(slots[s] if k == "array" else s for k, s in spec))
             values = [slots[i] for i in inputs]
-            if buffer is not None and buffer.array is not None:
+            if buffer is not None and buffer.array is not None and buffer.mode == (Config.kernels, Config.compiled_kernels):
                 ys = buffer.array
                 buffer.form(f, ys, *values)
             else:
                 ys = compute(values)
-                if buffer is not None and compute.kernel is None:
+                if buffer is not None and buffer.open and compute.kernel is None:
                     buffer.offered = as_array(ys)
+                    buffer.mode = Config.kernels, Config.compiled_kernels
                     ys = buffer.offered
             f.input_values = values
             for i, shadow in shadows:
@@ -749,7 +750,7 @@ class Replay:
                 slots[out] = buffer.array
             else:
                 total = slots[out] = slots[x] + slots[y]
-                if buffer is not None:
+                if buffer is not None and buffer.open:
                     buffer.offered = total
 
         return add
@@ -816,11 +817,13 @@ class Buffer:
 
     ``form``: the operation written with ``out=`` (``node.kernels.into``);
     ``offered``: the array it made on the first replay; ``array``: that array,
-    once kept, written into on every later replay.
+    once kept, written into on every later replay made with the same kernel
+    settings, ``mode`` (under others a fast kernel may be chosen instead).
     """
 
     def __init__(self, form):
-        self.form, self.offered, self.array = form, None, None
+        self.form, self.offered, self.array, self.mode = form, None, None, None
+        self.open = True  # offered arrays are taken until the buffers are planned
 
 
 def template_slots(template):

@@ -98,3 +98,36 @@ def test_what_a_side_effect_keeps_is_never_written_into():
 def test_plan_buffers_must_be_a_bool():
     with pytest.raises(TypeError, match="plan_buffers must be True or False, got 1"):
         node.compile(lambda x: x, plan_buffers=1)
+
+
+def test_a_change_of_kernel_setting_after_planning_gives_that_settings_results(monkeypatch):
+    """A planned form stands for the reference forward: under other kernel settings the replay asks the dispatcher again."""
+    from node.kernels.outer import OuterProduct
+
+    calls = []
+    original = OuterProduct.forward
+    monkeypatch.setattr(OuterProduct, "forward", lambda self, f, a, b: calls.append(1) or original(self, f, a, b))
+    w = node.Node(np.random.default_rng(0).standard_normal((1, 256)))
+
+    def make():
+        v = node.Node(np.random.default_rng(1).standard_normal((4, 1)))
+
+        def step(x):
+            v.grad = None
+            loss = (x @ w * v).sum()  # (4,1) @ (1,256): a one-term product, which node.kernels.outer computes
+            loss.backward()
+            return loss, v.grad
+
+        return step
+
+    eager, compiled = make(), node.compile(make())
+    for i in range(7):
+        x = np.full((4, 1), float(i + 1))
+        mode = "reference" if i < 4 else "auto"  # planned under "reference" (4th call), replayed under "auto" after
+        with node.using_config("kernels", mode):
+            expected = eager(x)
+            before = len(calls)
+            got = compiled(x)
+        assert same(expected[0], got[0]) and same(expected[1], got[1])
+        assert (len(calls) > before) == (mode == "auto"), "the replay ran the planned form where the kernel applies"
+    print(compiled.describe().splitlines()[-1])
