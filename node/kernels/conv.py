@@ -1,8 +1,15 @@
 """Fast kernels for the convolution and its two gradients (``node.functions.conv``).
 
-Two faster ways to compute the same three Functions, registered at the end of
-this module in the order they are tried:
+Three faster ways to compute the same three Functions, registered at the end
+of this module in the order they are tried:
 
+* winograd (``node.kernels.winograd``): Winograd's minimal filtering
+  F(4×4, 5×5) and F(4×4, 3×3), for real inputs, stride 1 and square 5×5 or
+  3×3 kernels: 4×4 output tiles from 8×8 (6×6) input tiles, channels mixed by
+  one matrix product per tile position, 6.25× (4×) fewer multiplications
+  than direct convolution. Its kernel transform is small, so it wins at small
+  batches. Its gradient kernels reuse the transformed input and kernels its
+  forward kept.
 * spectral (``node.kernels.spectral``): through the DFT, for real inputs,
   stride 1 and kernels of 3×3 and more, where it needs under half of
   im2col's arithmetic. Its gradient kernels reuse the spectra its forward kept.
@@ -30,8 +37,9 @@ The bias gradient (a sum per channel) is one matrix-vector product over gy in
 its memory order (``sum_per_channel``), whichever kernel ran the forward.
 
 With ``node.using_config("kernels", "reference")`` none of this runs;
-``with use_algorithm("im2col"):`` (or "spectral") overrules the cost model
-that chooses between the two, for tests and benchmarks.
+``with use_algorithm("im2col"):`` (or "spectral", "winograd") overrules the
+cost model that chooses among them (``node.kernels.spectral.conv_algorithm``),
+for tests and benchmarks.
 """
 from ..backend import get_array_module, sliding_windows
 from ..dispatch import Kernel, register_kernel

@@ -20,11 +20,16 @@ come from evaluating polynomials at α - 1 points and infinity (Toom-Cook;
 Summed over input channels, the elementwise product becomes, for each of the
 α² positions ξ of a tile, one matrix product over channels,
 
-    Y[ξ] (tiles·N, OC) = V[ξ] (tiles·N, C) @ U[ξ] (C, OC)
+    Y[ξ] (tiles·N, OC) = V[ξ] (tiles·N, C) @ U[ξ]ᵀ (C, OC)
 
 a batch of α² matrix products with every tile of every image as a row: the
 large products BLAS is good at, even for a batch of 8 images. The transforms
-are thin matrix products (inner dimension α or m) over whole arrays.
+are thin matrix products (inner dimension α or m) over whole arrays, and the
+kernel transform is one product with G⊗G (α² × r², 64 × 25): small beside the
+spectral path's, which transforms every kernel to a whole image's frequencies.
+That is why Winograd wins at small batches, where the kernel transforms are
+not amortised, and the spectral path, which does less work per image, at
+large ones (``node.kernels.spectral.winograd_pays_off``).
 
 Which F: F(4×4, 5×5) (α = 8, points 0, ±1, ±2, ±1/2 and infinity) for 5×5
 kernels, F(4×4, 3×3) (α = 6, points 0, ±1, ±2) for 3×3 ones. F(4×4, 5×5)
@@ -32,10 +37,11 @@ needs 64 products for 16 outputs where direct convolution needs 400: 6.25×
 fewer, against 2.8× for F(2×2, 5×5) and 4.6× for F(3×3, 5×5); tiles of 4
 also fit the 28, 14 and 7 pixel maps of this project's nets (7, 4 and 2 tiles).
 Larger tiles need larger points, whose powers lose float32 accuracy; for these
-three F(·, 5×5) the float32 error against a float64 reference is of the same
-order (docs/performance.md has the numbers), so the one with the least
-arithmetic is used. Every float64 result agrees with the reference to
-rounding: the algorithm is exact, not an approximation.
+three F(·, 5×5) the float32 error against a float64 reference grows by less
+than a factor of two from the smallest tile to the largest (docs/performance.md
+has the numbers), so the one with the least arithmetic is used. Every
+float64 result agrees with the reference to rounding: the algorithm is exact,
+not an approximation.
 
 Shapes (one layer, stride 1, padding p, output OH×OW in TH×TW tiles of m,
 P = TW·TH·N rows; activations live in memory as (W, H, N, C), like im2col's,
@@ -43,16 +49,16 @@ and are returned as NCHW views)::
 
     x --pad, cut into overlapping α×α tiles--> D (α, α, TW, TH, N, C)
       --Bᵀ on axis 0, then on axis 1--> V (α², P, C)              input transform
-    W (OC, C, r, r) --G on both kernel axes--> U (α², C, OC)       kernel transform
-    Y = V @ U, per ξ (α², P, OC)                                   channel mixing
+    W (OC, C, r, r) --G⊗G, one product--> U (α², OC, C)          kernel transform
+    Y = V @ Uᵀ, per ξ (α², P, OC)                                  channel mixing
       --Aᵀ on axis 0, then on axis 1--> (m, m, TW, TH, N, OC)
       --tiles back in place, cropped to OH×OW--> y (OW, OH, N, OC)  output transform
 
 Every stage is linear, so the gradients run each stage's transpose in
 reverse order, exactly: gy's tiles go through A on both axes (gY, computed
-once for both gradients); the input gradient is gY @ Uᵀ, then B on both axes,
+once for both gradients); the input gradient is gY @ U, then B on both axes,
 and the overlapping tiles added back where they came from; the weight
-gradient is Vᵀ @ gY, then Gᵀ on both axes. The forward keeps V and U for them
+gradient is gYᵀ @ V, then (G⊗G)ᵀ. The forward keeps V and U for them
 (``Tiles``).
 
 The large arrays come from this thread's reused arrays (``node.kernels.memory``):
@@ -126,7 +132,7 @@ def toom_cook(m, r, points):
 def winograd_matrices(xp_name, dtype, r):
     """Aᵀ (m×α), A (α×m), GG (α²×r²), Bᵀ (α×α), B for r×r kernels, in ``dtype`` on the backend ``xp_name``, cached.
 
-    GG applies G to both axes of a kernel g (r_h, r_w) flattened row by row,
+    GG is G⊗G: it applies G to both axes of a kernel g (r_h, r_w) flattened row by row,
     its rows in the (ξ_w, ξ_h) order of the tiles' axes (W first):
     GG[(j, i), (k, l)] = G[i, k]·G[j, l], so GG vec(g) = vec((G g Gᵀ)ᵀ).
     """
@@ -237,20 +243,24 @@ def add_input_tiles(gd, x_shape, r, padding, out):
     m, alpha, blocks, th, tw = tile_counts(h, w, r, padding)
     hp, wp = (th + blocks - 1) * m, (tw + blocks - 1) * m
     padded = temporary("winograd padded", (wp, hp, n, c), gd.dtype, xp)
-    padded[...] = 0
     by_block = padded.reshape(tw + blocks - 1, m, th + blocks - 1, m, n, c)
+    by_block[tw:] = 0  # the blocks that the first block of every tile does not cover
+    by_block[:tw, :, th:] = 0
     for bw in range(blocks):
         jw = min(m, alpha - bw * m)
         for bh in range(blocks):
             jh = min(m, alpha - bh * m)
             part = gd[bw * m : bw * m + jw, bh * m : bh * m + jh].transpose(2, 0, 3, 1, 4, 5)
-            by_block[bw : bw + tw, :jw, bh : bh + th, :jh] += part
+            if bw == bh == 0:
+                by_block[:tw, :, :th] = part  # whole blocks: α >= m
+            else:
+                by_block[bw : bw + tw, :jw, bh : bh + th, :jh] += part
     out[...] = padded[padding : padding + w, padding : padding + h]
     return out
 
 
 def kernel_transform(W, gg):
-    """U (α², OC, C): G g Gᵀ for every kernel g = W[oc, c], as one product with G⊗G (α², r²) reading W as it lies."""
+    """U (α², OC, C): G g Gᵀ for every kernel g = W[oc, c], as one product with GG = G⊗G (α², r²) reading W as it lies."""
     xp = get_array_module(W)
     oc, c, r, _ = W.shape
     u = pooled("winograd u", (gg.shape[0], oc * c), W.dtype, xp)
