@@ -56,6 +56,7 @@ import numpy as np
 from ..backend import backend_module, get_array_module
 from ..dispatch import Kernel
 from ..functions.conv import square_options
+from .kept import KeptForGradients, both_gradients_wanted
 from .memory import pooled, temporary
 from .winograd import winograd_applies, winograd_multiply_adds
 
@@ -271,29 +272,18 @@ def kernel_spectrum_adjoint(g_mix, k, shape):
     return xp.ascontiguousarray(gw.T).reshape(oc, c, kh, kw)
 
 
-class Spectra:
-    """What a spectral forward keeps for the two gradient kernels: its inputs, X and M, and gy's spectrum once computed.
+class Spectra(KeptForGradients):
+    """What a spectral forward keeps for the two gradient kernels (``node.kernels.kept``): its inputs, X and M."""
 
-    ``x`` and ``W`` are the very arrays the forward read: a gradient kernel
-    uses the spectra only for those (checked by identity), so a gradient
-    Function called on other arrays (a second derivative) computes afresh.
-    """
+    attribute = "spectra"
 
     def __init__(self, x, W, padding, xf, mix):
-        self.x, self.W, self.xf, self.mix = x, W, xf, mix
+        super().__init__(x, W)
+        self.xf, self.mix = xf, mix
         self.matrices = dft_matrices(get_array_module(x).__name__, x.dtype.str, *x.shape[2:], *W.shape[2:], padding)
-        self.gy = self.gyf = None
 
-    def gy_spectrum(self, gy, both_wanted):
-        """gy's spectrum (Fw, Sh, 2·OC, N): computed for the first gradient that asks, handed to the second.
-
-        ``both_wanted``: whether the other gradient will ask too; only then is
-        the spectrum kept, and the second request lets it go.
-        """
-        if self.gy is gy:
-            gyf = self.gyf
-            self.gy = self.gyf = None
-            return gyf
+    def transform_gy(self, gy):
+        """gy's spectrum (Fw, Sh, 2·OC, N)."""
         a, d, bm, e, k = self.matrices
         fw, sh, ow = a.shape[0] // 2, d.shape[0] // 2, bm.shape[0] // 2
         xp = get_array_module(gy)
@@ -302,23 +292,7 @@ class Spectra:
         gz = temporary("spectral b", (sh, 2, ow, oc * n), gy.dtype, xp)
         xp.matmul(e.T, gym.reshape(ow, oh, oc * n), out=gz.reshape(2 * sh, ow, oc * n).transpose(1, 0, 2))
         gyf = xp.matmul(bm.T, gz.reshape(sh, 2 * ow, oc * n), out=temporary("spectral c", (sh, 2 * fw, oc * n), gy.dtype, xp))
-        gyf = gyf.reshape(sh, fw, 2 * oc, n).transpose(1, 0, 2, 3)
-        if both_wanted:
-            self.gy, self.gyf = gy, gyf
-        return gyf
-
-
-def _spectra_for(convolution, **arrays):
-    """The ``Spectra`` the convolution's forward kept, if it was computed from exactly these arrays."""
-    spectra = getattr(convolution, "spectra", None)
-    if spectra is None or any(getattr(spectra, name) is not a for name, a in arrays.items()):
-        return None
-    return spectra
-
-
-def _both_gradients_wanted(convolution):
-    """Whether the backward of ``convolution`` asks for the gradients of both x and W."""
-    return convolution.inputs is not None and all(convolution.needs_input_grad[:2])
+        return gyf.reshape(sh, fw, 2 * oc, n).transpose(1, 0, 2, 3)
 
 
 class SpectralConvolution(Kernel):
@@ -361,7 +335,7 @@ class SpectralGradInput(Kernel):
     name = "spectral"
 
     def applies(self, g, gy, W):
-        spectra = _spectra_for(g.convolution, W=W)
+        spectra = Spectra.kept_by(g.convolution, W=W)
         return spectra is not None and gy.dtype == spectra.xf.dtype
 
     def forward(self, g, gy, W):
@@ -371,7 +345,7 @@ class SpectralGradInput(Kernel):
         fw, sh = a.shape[0] // 2, d.shape[0] // 2
         n, c, h, w = g.x_shape
         dt = gy.dtype
-        gyf = spectra.gy_spectrum(gy, _both_gradients_wanted(g.convolution))
+        gyf = spectra.transformed_gy(gy, both_gradients_wanted(g.convolution))
         gxf = xp.matmul(spectra.mix.transpose(0, 1, 3, 2), gyf, out=temporary("spectral b", (fw, sh, 2 * c, n), dt, xp))
         gt1 = xp.matmul(d.T, gxf.reshape(fw, 2 * sh, c * n), out=temporary("spectral a", (fw, 2 * h, c * n), dt, xp))
         gxm = xp.matmul(a.T, gt1.reshape(2 * fw, h * c * n), out=temporary("spectral gx", (w, h * c * n), dt, xp))
@@ -384,7 +358,7 @@ class SpectralGradWeight(Kernel):
     name = "spectral"
 
     def applies(self, g, x, gy):
-        spectra = _spectra_for(g.convolution, x=x)
+        spectra = Spectra.kept_by(g.convolution, x=x)
         return spectra is not None and gy.dtype == spectra.xf.dtype
 
     def forward(self, g, x, gy):
@@ -394,7 +368,7 @@ class SpectralGradWeight(Kernel):
         fw, sh = a.shape[0] // 2, d.shape[0] // 2
         n, c = x.shape[:2]
         oc = gy.shape[1]
-        gyf = spectra.gy_spectrum(gy, _both_gradients_wanted(g.convolution))
+        gyf = spectra.transformed_gy(gy, both_gradients_wanted(g.convolution))
         xf = spectra.xf.reshape(fw, sh, 2 * c, n)
         g_mix = xp.matmul(gyf, xf.transpose(0, 1, 3, 2), out=temporary("spectral d", (fw, sh, 2 * oc, 2 * c), gy.dtype, xp))
         return kernel_spectrum_adjoint(g_mix, k, g.w_shape)

@@ -73,6 +73,7 @@ import numpy as np
 from ..backend import backend_module, get_array_module
 from ..dispatch import Kernel
 from ..functions.conv import square_options
+from .kept import KeptForGradients, both_gradients_wanted
 from .memory import pooled, temporary
 
 # Kernel size r -> (tile size m, the α - 1 finite points). Other kernel sizes take the other algorithms.
@@ -307,23 +308,17 @@ def transform_both_axes(t, d, out_name, out_dtype, allocate):
     return out
 
 
-class Tiles:
-    """What a Winograd forward keeps for the two gradient kernels: its inputs (the very arrays), V and U, and gY once computed."""
+class Tiles(KeptForGradients):
+    """What a Winograd forward keeps for the two gradient kernels (``node.kernels.kept``): its inputs, V and U."""
+
+    attribute = "winograd"
 
     def __init__(self, x, W, padding, v, u):
-        self.x, self.W, self.padding, self.v, self.u = x, W, padding, v, u
-        self.gy = self.gy_tiles = None
+        super().__init__(x, W)
+        self.padding, self.v, self.u = padding, v, u
 
-    def transformed_gradient(self, gy, both_wanted):
-        """gY (α², P, OC): gy cut into tiles and taken through A on both axes; for the first gradient that asks, kept for the second.
-
-        ``both_wanted``: whether the other gradient will ask too; only then is
-        gY kept, and the second request lets it go.
-        """
-        if self.gy is gy:
-            gyt = self.gy_tiles
-            self.gy = self.gy_tiles = None
-            return gyt
+    def transform_gy(self, gy):
+        """gY (α², P, OC): gy cut into tiles and taken through A on both axes."""
         xp = get_array_module(gy)
         n, oc, oh, ow = gy.shape
         r = self.W.shape[2]
@@ -331,23 +326,7 @@ class Tiles:
         m, alpha, _, th, tw = tile_counts(*self.x.shape[2:], r, self.padding)
         go = temporary("winograd a", (m, m, tw, th, n, oc), gy.dtype, xp)
         image_to_tiles(gy.transpose(3, 2, 0, 1), go)
-        gyt = transform_both_axes(a, go, "winograd gy", gy.dtype, temporary).reshape(alpha * alpha, -1, oc)
-        if both_wanted:
-            self.gy, self.gy_tiles = gy, gyt
-        return gyt
-
-
-def _tiles_for(convolution, **arrays):
-    """The ``Tiles`` the convolution's forward kept, if it was computed from exactly these arrays."""
-    tiles = getattr(convolution, "winograd", None)
-    if tiles is None or any(getattr(tiles, name) is not a for name, a in arrays.items()):
-        return None
-    return tiles
-
-
-def _both_gradients_wanted(convolution):
-    """Whether the backward of ``convolution`` asks for the gradients of both x and W."""
-    return convolution.inputs is not None and all(convolution.needs_input_grad[:2])
+        return transform_both_axes(a, go, "winograd gy", gy.dtype, temporary).reshape(alpha * alpha, -1, oc)
 
 
 def _real_and_alike(x, W, b=None):
@@ -401,7 +380,7 @@ class WinogradGradInput(Kernel):
     name = "winograd"
 
     def applies(self, g, gy, W):
-        tiles = _tiles_for(g.convolution, W=W)
+        tiles = Tiles.kept_by(g.convolution, W=W)
         return tiles is not None and gy.dtype == tiles.v.dtype
 
     def forward(self, g, gy, W):
@@ -411,7 +390,7 @@ class WinogradGradInput(Kernel):
         r = W.shape[2]
         _, _, _, _, b = winograd_matrices(xp.__name__, gy.dtype.str, r)
         m, alpha, _, th, tw = tile_counts(h, w, r, tiles.padding)
-        gyt = tiles.transformed_gradient(gy, _both_gradients_wanted(g.convolution))
+        gyt = tiles.transformed_gy(gy, both_gradients_wanted(g.convolution))
         gv = xp.matmul(gyt, tiles.u, out=temporary("winograd b", (alpha * alpha, gyt.shape[1], c), gy.dtype, xp))
         gd = transform_both_axes(b, gv.reshape(alpha, alpha, tw, th, n, c), "winograd a", gy.dtype, temporary)
         del gv
@@ -426,7 +405,7 @@ class WinogradGradWeight(Kernel):
     name = "winograd"
 
     def applies(self, g, x, gy):
-        tiles = _tiles_for(g.convolution, x=x)
+        tiles = Tiles.kept_by(g.convolution, x=x)
         return tiles is not None and gy.dtype == tiles.v.dtype
 
     def forward(self, g, x, gy):
@@ -434,6 +413,6 @@ class WinogradGradWeight(Kernel):
         tiles = g.convolution.winograd
         r = g.w_shape[2]
         _, _, gg, _, _ = winograd_matrices(xp.__name__, gy.dtype.str, r)
-        gyt = tiles.transformed_gradient(gy, _both_gradients_wanted(g.convolution))
+        gyt = tiles.transformed_gy(gy, both_gradients_wanted(g.convolution))
         gu = xp.matmul(gyt.transpose(0, 2, 1), tiles.v)  # (α², OC, C)
         return kernel_transform_adjoint(gu, gg, g.w_shape)
