@@ -184,11 +184,11 @@ def signature(args, kwargs):
         if isinstance(value, Node):
             arrays.append(value.value)
             nodes.append(value)
-            key.append((position, "Node", value.shape, value.dtype.str, backend.get_array_module(value.value).__name__, value.requires_grad))
+            key.append((position, "Node", value.shape, value.dtype.str, layout(value.value), backend.get_array_module(value.value).__name__, value.requires_grad))
         elif backend.is_array(value):
             arrays.append(value)
             nodes.append(None)
-            key.append((position, "array", value.shape, value.dtype.str, backend.get_array_module(value).__name__))
+            key.append((position, "array", value.shape, value.dtype.str, layout(value), backend.get_array_module(value).__name__))
         else:
             try:
                 hash(value)
@@ -200,6 +200,16 @@ def signature(args, kwargs):
                 ) from None
             key.append((position, "value", type(value).__name__, value))
     return tuple(key), arrays, nodes
+
+
+def layout(array):
+    """An array's memory order, part of a signature: "C", "F", or its strides.
+
+    The same values in another memory order can give other last bits (a sum
+    adds them in memory order), and a kernel's choice may depend on it.
+    """
+    flags = array.flags
+    return "C" if flags.c_contiguous else "F" if flags.f_contiguous else array.strides
 
 
 def describe(key):
@@ -407,15 +417,17 @@ class Replay:
         saved = config.enable_backprop, config.plain_backward
         config.enable_backprop = False
         watch = self.buffers is not None and not self.planned  # the first replay: see which arrays leave the step
-        escaped = {}  # id -> the array: held until planned, so that no id is reused meanwhile
+        escaped = []  # the arrays that left the step, held until the buffers are planned
+        if watch:
+            for buffer in self.buffers:  # what an earlier first replay, stopped by an error, offered
+                buffer.offered = None
         try:
             with blas_threads():
                 for run, done in self.program:
                     run(slots)
                     for slot in done:
                         if watch and slot in self.escaping:
-                            owner = owner_of(slots[slot])
-                            escaped[id(owner)] = owner
+                            escaped.append(slots[slot])
                         slots[slot] = None
         finally:
             config.enable_backprop, config.plain_backward = saved
@@ -423,7 +435,7 @@ class Replay:
             slots[slot] = owner.value
         result = self.rebuild(self.result, slots)
         if watch:
-            escaped.update((id(owner), owner) for owner in (owner_of(slots[s]) for s in self.escaping if slots[s] is not None))
+            escaped += [slots[s] for s in self.escaping]
             self.plan_buffers(escaped)
         for cleanup in self.forward_only:
             cleanup()
@@ -436,16 +448,17 @@ class Replay:
         """After the first replay: keep, as buffers for later replays, the results that did not leave the step.
 
         Each ``Buffer`` was offered the array its operation made on the first
-        replay. It is kept unless that array (or an array it is a view of) was
-        returned, stored as a ``.grad`` or handed to a side effect: something
-        outside may hold it after the step, and writing into it on the next
-        replay would change what they hold. Kept buffers are written with
-        ``out=`` from then on; none is shared between two results, so a
-        replay's order of work decides nothing about them.
+        replay. It is kept unless that array shares memory with one that was
+        returned, stored as a ``.grad`` or handed to a side effect (the array
+        itself, or a view of it): something outside may hold it after the
+        step, and writing into it on the next replay would change what they
+        hold. Kept buffers are written with ``out=`` from then on; none is
+        shared between two results, so a replay's order of work decides
+        nothing about them.
         """
         for buffer in self.buffers:
             array, buffer.offered, buffer.open = buffer.offered, None, False
-            if array is not None and array.ndim and id(owner_of(array)) not in escaped:
+            if array is not None and array.ndim and not any(shares_memory(array, e) for e in escaped):
                 buffer.array = array
         self.buffers = [b for b in self.buffers if b.array is not None]
         self.planned = True
@@ -838,11 +851,11 @@ def template_slots(template):
     return []
 
 
-def owner_of(array):
-    """The array that owns ``array``'s memory: itself, or the array it is a view of."""
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
+def shares_memory(array, other):
+    """Whether ``other`` (anything a step handed out) is an array that may share memory with ``array``."""
+    if not backend.is_array(other) or backend.get_array_module(other) is not backend.get_array_module(array):
+        return False
+    return bool(backend.get_array_module(array).may_share_memory(array, other))
 
 
 def result_storer(function, name, made):

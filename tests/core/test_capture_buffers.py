@@ -39,20 +39,39 @@ def test_planned_buffers_change_no_bit_and_cover_the_seed_step(xp):
     assert plain.describe().splitlines()[-1] == "buffers: not planned (plan_buffers=False)"
 
 
-def test_results_and_their_views_are_never_written_into():
-    w = node.Node(np.arange(1.0, 7.0).reshape(2, 3))
+def test_results_and_their_views_are_never_written_into(xp):
+    w = node.Node(xp.arange(1.0, 7.0).reshape(2, 3))
 
     @node.compile
     def step(x):
-        y = x * w  # a Mul: it has a form with out=, but a view of it is returned
-        return y.reshape(-1), (y + 1).sum()
+        y = x * w  # a Mul: it has a form with out=, but views of it are returned
+        return y.reshape(-1), y.T, y[1:], (y + 1).sum()
 
-    held = [step(np.full((2, 3), float(i))) for i in range(1, 6)]
-    for i, (flat, total) in enumerate(held, start=1):
-        np.testing.assert_array_equal(flat.value, i * np.arange(1.0, 7.0))
+    held = [step(xp.full((2, 3), float(i))) for i in range(1, 6)]
+    for i, (flat, transposed, rows, total) in enumerate(held, start=1):
+        expected = i * np.arange(1.0, 7.0)
+        np.testing.assert_array_equal(node.asnumpy(flat.value), expected)
+        np.testing.assert_array_equal(node.asnumpy(transposed.value), expected.reshape(2, 3).T)
+        np.testing.assert_array_equal(node.asnumpy(rows.value), expected.reshape(2, 3)[1:])
         assert float(total) == i * 21.0 + 6
     print(step.describe().splitlines()[-1])
     assert step.replays == 3
+
+
+def test_an_argument_in_another_memory_order_is_a_new_signature():
+    """Sums add in memory order: a buffer planned for C-ordered data must not serve F-ordered data."""
+    rng = np.random.default_rng(0)
+
+    def step(x):
+        return (-x).sum(axis=0)  # Neg has a form with out=; its buffer keeps the memory order it was made in
+
+    compiled = node.compile(step)
+    for order in "CCCFCFF":
+        a = (rng.random((64, 64)) * 1000).astype(np.float32)
+        x = node.Node(np.asfortranarray(a) if order == "F" else a, requires_grad=False)
+        assert same(compiled(x), step(x)), f"a {order}-ordered argument"
+    print(compiled.describe().splitlines()[0])
+    assert compiled.signatures == 2 and compiled.replays == 3
 
 
 def test_a_stored_gradient_is_never_written_into():
@@ -131,3 +150,34 @@ def test_a_change_of_kernel_setting_after_planning_gives_that_settings_results(m
         assert same(expected[0], got[0]) and same(expected[1], got[1])
         assert (len(calls) > before) == (mode == "auto"), "the replay ran the planned form where the kernel applies"
     print(compiled.describe().splitlines()[-1])
+
+
+def test_a_first_replay_stopped_midway_leaves_nothing_planned_from_it():
+    """A replay stopped by a branch on the data (ignore_index) must not plan what a side effect kept meanwhile."""
+    rng = np.random.default_rng(0)
+    w = node.Node(rng.standard_normal((1, 16)).astype(np.float32))
+    log = []
+
+    @replayable
+    def logger(h):
+        """Keep the array."""
+        log.append(h)
+
+    def step(x, t):
+        h = x @ w  # a (4,1) @ (1,16) MatMul: node.kernels.outer under "auto", the reference (with a form) otherwise
+        logger(h)
+        return node.functions.cross_entropy(h, t)
+
+    compiled = node.compile(step)
+    xs = [node.Node(rng.standard_normal((4, 1)).astype(np.float32)) for _ in range(5)]
+    good, ignored = np.array([0, 1, 2, 3]), np.array([0, -100, 2, 3])
+    compiled(xs[0], good)
+    compiled(xs[1], good)
+    with node.using_config("kernels", "reference"), pytest.raises(node.CaptureError, match="depends on the data"):
+        compiled(xs[2], ignored)  # the first replay: stopped after the logger kept h
+    kept = log[-1].value.copy()
+    compiled(xs[3], good)  # plans the buffers: the MatMul ran the outer kernel, so it offered nothing
+    with node.using_config("kernels", "reference"):
+        compiled(xs[4], good)
+    print(compiled.describe().splitlines()[-1])
+    np.testing.assert_array_equal(log[2].value, kept)
