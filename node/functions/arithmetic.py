@@ -16,7 +16,7 @@ import numpy as np
 from .. import validation
 from ..backend import broadcast_shapes, get_array_module
 from ..config import Config
-from ..core import Function, as_node
+from ..core import Function, as_node, converted
 
 
 def sum_to(g, shape):
@@ -292,7 +292,7 @@ def _float_like(x, other):
     """``x`` if it is float or complex; else a constant copy in ``other``'s float dtype, or the default float dtype."""
     if x.dtype.kind in "fc":
         return x
-    return as_node(x.value.astype(other.dtype if other.dtype.kind in "fc" else Config.default_dtype))
+    return as_node(converted(x.value, other.dtype if other.dtype.kind in "fc" else Config.default_dtype))
 
 
 def scale_grad(x, factor):

@@ -23,9 +23,11 @@ left when L and S differ).
 """
 import math
 
+import numpy as np
+
 from .. import validation
-from ..backend import get_array_module
-from ..core import Node, as_node
+from ..backend import backend_module, get_array_module, is_array
+from ..core import Node, as_node, replayable
 from .activation import softmax
 from .noise import dropout
 
@@ -35,17 +37,31 @@ def causal_allowed(xp, length, source_length):
     return xp.tril(xp.ones((length, source_length), dtype=bool))
 
 
-def mask_bias(mask, allowed_when, like):
-    """An additive mask for scores like ``like``: a boolean mask becomes 0 / -∞ (``allowed_when`` is the value that means "takes part"), a float one stays as it is."""
-    value = mask.value if isinstance(mask, Node) else mask
-    xp = get_array_module(like.value)
-    value = xp.asarray(value)  # a list, or a host array for a device computation: on the scores' device
+@replayable
+def mask_values(mask, allowed_when, dtype, module_name):
+    """A boolean or float mask (an array or a list) as additive values of ``dtype`` on the backend ``module_name``.
+
+    A boolean mask becomes 0 where it equals ``allowed_when`` (the key takes
+    part) and -∞ elsewhere; a float one is converted. ``@replayable``, so a
+    step compiled with ``node.compile`` makes it from each call's mask.
+    """
+    xp = backend_module(module_name)
+    value = xp.asarray(mask)  # a list, or a host array for a device computation: on the scores' device
     if value.dtype.kind == "b":
         allowed = value if allowed_when else ~value
-        return xp.where(allowed, 0.0, -math.inf).astype(like.dtype)
-    if value.dtype.kind != "f":
-        raise TypeError(f"attention: a mask must be boolean or floating-point, got dtype {value.dtype}")
-    return mask if isinstance(mask, Node) else value.astype(like.dtype)
+        return xp.where(allowed, 0.0, -math.inf).astype(dtype)
+    return value.astype(dtype)
+
+
+def mask_bias(mask, allowed_when, like):
+    """An additive mask (a Node) for scores like ``like``: a boolean mask becomes 0 / -∞ (``allowed_when`` is the value that means "takes part"), a float Node stays as it is."""
+    if isinstance(mask, Node) and mask.dtype.kind == "f":
+        return mask
+    value = mask.value if isinstance(mask, Node) else mask
+    dtype = value.dtype if is_array(value) else np.asarray(value).dtype
+    if dtype.kind not in "bf":
+        raise TypeError(f"attention: a mask must be boolean or floating-point, got dtype {dtype}")
+    return Node(mask_values(value, allowed_when, like.dtype, get_array_module(like.value).__name__), requires_grad=False)
 
 
 def attention(q, k, v, bias=None, scale=None, dropout_p=0.0, rng=None):

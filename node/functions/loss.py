@@ -4,12 +4,14 @@ sigmoid cross entropy with soft targets. Each returns a 0-d Node (mean over the 
 Targets are checked here, at the boundary, so a wrong label gives an error that
 names it instead of an IndexError from inside NumPy.
 """
-from ..backend import get_array_module, on_host, to_backend
+from ..backend import get_array_module, on_host
 from ..config import Config
-from ..core import Function, Node, as_float, as_node, replayable
+from ..core import Function, Node, as_float, as_node, converted, replayable
 from ..validation import choice, flag, integer, real
 from .activation import Logistic, LogNormalizedExponential, RectifiedLinear, log_softmax_array
+from .comparison import elementwise_test
 from .math import Abs, Clip, Exp, Log, Sqrt
+from .reduction import index_or_truth
 
 
 class MeanSquaredError(Function):
@@ -185,7 +187,7 @@ def _same_backend(t, x):
     xp = get_array_module(x.value)
     if get_array_module(t.value) is xp:
         return t
-    return Node(to_backend(t.value, xp.__name__), requires_grad=t.requires_grad)
+    return Node(converted(t.value, backend_name=xp.__name__), requires_grad=t.requires_grad)
 
 
 def _targets(x, t, name):
@@ -243,7 +245,7 @@ def nll_loss(log_p, t, weight=None, ignore_index=-100, reduction="mean"):
     ignore_index = integer("nll_loss", "ignore_index", ignore_index)
     log_p, t = as_float(as_node(log_p)), as_node(t)
     if t.dtype.kind == "f" and log_p.ndim == 2 and t.shape == log_p.shape:
-        t = Node(t.value.argmax(axis=1), requires_grad=False)
+        t = Node(index_or_truth("argmax", t.value, 1, False), requires_grad=False)
     if _plain_case(log_p, t, weight, ignore_index, reduction, 0.0):
         return NegativeLogLikelihood()(*_targets(log_p, t, "nll_loss"))
     if t.dtype.kind not in "iu":
@@ -445,7 +447,7 @@ def _pair_of(owner, input, target):
     x = as_float(as_node(input))
     t = as_node(target, like=x)
     if t.dtype.kind in "iub":
-        t = Node(t.value.astype(x.dtype), requires_grad=False)
+        t = Node(converted(t.value, x.dtype), requires_grad=False)
     if x.shape != t.shape:
         raise ValueError(f"{owner}: input shape {x.shape} and target shape {t.shape} differ")
     return x, _same_backend(t, x)
@@ -576,7 +578,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = Exp()(t) * (t - x)
     else:
-        positive = (t.value > 0).astype(x.dtype)
+        positive = Node(converted(elementwise_test("greater", t.value, 0), x.dtype), requires_grad=False)
         # t·log t with 0·log 0 = 0: log of 1 where t is 0, so no -inf (or NaN gradient) appears.
         loss = t * Log()(t * positive + (1 - positive)) - t * x
     if reduction == "batchmean":

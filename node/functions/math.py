@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import validation
 from ..backend import get_array_module, is_array
-from ..core import Function, Node, as_float, as_node
+from ..core import Function, Node, as_float, as_node, converted
 
 LN2, LN10 = math.log(2), math.log(10)
 TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
@@ -282,7 +282,7 @@ def astype(x, dtype):
     if x.dtype == dtype:
         return x
     if dtype.kind not in "fc":
-        return Node(x.value.astype(dtype), requires_grad=False)
+        return Node(converted(x.value, dtype), requires_grad=False)
     return AsType(dtype)(x)
 
 

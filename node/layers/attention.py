@@ -123,7 +123,7 @@ class MultiheadAttention(Layer):
             raise ValueError(f"MultiheadAttention: key {k.shape} and value {v.shape} must have one shape, and the batch of query {q.shape}")
         n, length, source = q.shape[0], q.shape[1], k.shape[1]
         if key_padding_mask is not None and unbatched:
-            key_padding_mask = as_node(key_padding_mask).value.reshape(1, -1)
+            key_padding_mask = as_node(key_padding_mask).reshape(1, -1)
         bias = self.mask(q, n, length, source, key_padding_mask, attn_mask, is_causal)
         heads = [self.split_heads(self.project(x, i)) for i, x in enumerate((q, k, v))]
         out, weights = attention(*heads, bias, None, self.dropout if self.training else 0.0, self.rng)

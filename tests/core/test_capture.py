@@ -476,3 +476,38 @@ def test_comparisons_and_index_answers_are_computed_again_on_each_replay():
     replayed = [float(compiled(x)) for x in data]
     print("eager", eager, "replayed", replayed)
     assert replayed == eager and compiled.replays == 3
+
+
+def _conversion_cases(xp):
+    """(name, step(x, d), data d for five calls): each step converts or masks its data d outside a Function."""
+    rng = np.random.default_rng(3)
+    w = node.Node(xp.asarray(rng.standard_normal((4, 3)).astype(np.float32)))
+    labels = [np.array([0, 1, 2, 1]), np.array([0, 1, 2, 1]), np.array([2, 0, 1, 1]), np.array([1, 1, 0, 2]), np.array([2, 2, 2, 0])]
+    ints = [xp.asarray(rng.integers(-3, 4, (4, 3))) for _ in range(4)]
+    ints.insert(1, ints[0])  # the two recording calls see the same data
+    masks = [xp.asarray(rng.random((4, 4)) > 0.3) for _ in range(4)]
+    masks.insert(1, masks[0])
+    one_hot = [xp.asarray(np.eye(3, dtype=np.float32)[t]) for t in labels]
+    probabilities = [xp.asarray(rng.random((4, 3)).astype(np.float32) * (rng.random((4, 3)) > 0.5)) for _ in range(4)]
+    probabilities.insert(1, probabilities[0])
+    return [
+        ("host labels, cross_entropy", lambda x, d: F.cross_entropy(x * w, d), labels),
+        ("one-hot rows, nll_loss", lambda x, d: F.nll_loss(F.log_softmax(x * w, axis=1), d), one_hot),
+        ("integer targets, mse_loss", lambda x, d: F.mse_loss(x * w, d), ints),
+        ("integer / number", lambda x, d: ((x * w) * (node.Node(d) / 2)).sum(), ints),
+        ("exp of integers", lambda x, d: ((x * w) * F.exp(node.Node(d))).sum(), ints),
+        ("astype to integers", lambda x, d: ((x * w) * F.astype(node.Node(d) * 2, "int64")).sum(), ints),
+        ("boolean attention mask", lambda x, d: F.scaled_dot_product_attention(x * w, x * w, x * w, attn_mask=d).sum(), masks),
+        ("kl_div's mask of positive targets", lambda x, d: F.kl_div(F.log_softmax(x * w, axis=1), d, reduction="sum"), probabilities),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_data_converted_or_masked_outside_functions_follows_each_call(xp, case):
+    """Labels moved to the device, one-hot rows to labels, integers to floats, masks to -inf: made again on each replay."""
+    name, step, data = _conversion_cases(xp)[case]
+    x = node.Node(xp.asarray(np.random.default_rng(4).standard_normal((4, 3)).astype(np.float32)), requires_grad=False)
+    compiled = node.compile(step)
+    for d in data:
+        assert same(compiled(x, d), step(x, d)), name
+    assert compiled.replays == 3, name
