@@ -272,8 +272,8 @@ class Recorder:
             return ("node", self.source(value.value, value))
         if backend.is_array(value):
             return ("array", self.source(value))
-        if isinstance(value, (tuple, list)):
-            return (type(value).__name__, [self.template(v) for v in value])
+        if isinstance(value, (tuple, list)):  # its class too: a named tuple comes back as one
+            return ("sequence", (type(value), [self.template(v) for v in value]))
         if isinstance(value, dict):
             return ("dict", {k: self.template(v) for k, v in value.items()})
         return ("value", value)
@@ -531,10 +531,11 @@ class Replay:
             return ("same node", b[1].owner)  # a Node that lives across steps (a parameter): passed itself, .grad and all
         if kind_b in ("node", "array"):
             return (kind_b, self.resolve(a[1], b[1], where))
-        if kind_b in ("tuple", "list"):
-            if len(a[1]) != len(b[1]):
-                raise self.differs(where, "sequences of different lengths")
-            return (kind_b, [self.resolve_template(x, y, where) for x, y in zip(a[1], b[1])])
+        if kind_b == "sequence":
+            (cls_a, items_a), (cls_b, items_b) = a[1], b[1]
+            if cls_a is not cls_b or len(items_a) != len(items_b):
+                raise self.differs(where, f"a {cls_a.__name__} of {len(items_a)}, then a {cls_b.__name__} of {len(items_b)}")
+            return ("sequence", (cls_b, [self.resolve_template(x, y, where) for x, y in zip(items_a, items_b)]))
         if kind_b == "dict":
             if a[1].keys() != b[1].keys():
                 raise self.differs(where, "different keys")
@@ -551,9 +552,12 @@ class Replay:
             return Node(slots[value], requires_grad=False)
         if kind == "array":
             return slots[value]
-        if kind in ("tuple", "list"):
-            items = [self.rebuild(t, slots) for t in value]
-            return tuple(items) if kind == "tuple" else items
+        if kind == "sequence":
+            cls, templates = value
+            items = [self.rebuild(t, slots) for t in templates]
+            if cls is list or cls is tuple:
+                return cls(items)
+            return cls._make(items) if hasattr(cls, "_make") else cls(items)  # a named tuple, or another subclass
         if kind == "dict":
             return {k: self.rebuild(t, slots) for k, t in value.items()}
         return value
@@ -810,7 +814,7 @@ class Replay:
             raise self.differs(where, "different arguments")
         args = [self.resolve_template(x, y, where) for x, y in zip(a[2], arguments)]
         kwargs = {k: self.resolve_template(a[3][k], v, where) for k, v in keywords.items()}
-        self.escaping.update(template_slots(("list", args)), template_slots(("list", list(kwargs.values()))))
+        self.escaping.update(template_slots(("sequence", (list, args))), template_slots(("sequence", (list, list(kwargs.values())))))
         if (a[4] is None) != (made is None) or (made is not None and a[4][0] != made[0]):
             raise self.differs(where, "a different kind of result")
         if made is not None and made[0] == "value" and not same_value(a[4][1], made[1]):
@@ -844,8 +848,8 @@ def template_slots(template):
     kind, value = template
     if kind in ("node", "array") and isinstance(value, int):
         return [value]
-    if kind in ("tuple", "list"):
-        return [slot for t in value for slot in template_slots(t)]
+    if kind == "sequence":
+        return [slot for t in value[1] for slot in template_slots(t)]
     if kind == "dict":
         return [slot for t in value.values() for slot in template_slots(t)]
     return []

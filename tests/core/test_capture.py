@@ -511,3 +511,22 @@ def test_data_converted_or_masked_outside_functions_follows_each_call(xp, case):
     for d in data:
         assert same(compiled(x, d), step(x, d)), name
     assert compiled.replays == 3, name
+
+
+def test_a_named_tuple_comes_back_as_one():
+    from collections import namedtuple
+
+    Out = namedtuple("Out", "loss scaled")
+    w = node.Node(np.ones(3))
+
+    @node.compile
+    def step(x):
+        y = x * w
+        return Out(y.sum(), [y * 2, (y, 7)])
+
+    for i in range(4):
+        out = step(np.full(3, float(i)))
+        assert isinstance(out, Out) and float(out.loss) == 3.0 * i
+        assert isinstance(out.scaled, list) and isinstance(out.scaled[1], tuple) and out.scaled[1][1] == 7
+        np.testing.assert_array_equal(out.scaled[0].value, np.full(3, 2.0 * i))
+    assert step.replays == 2
