@@ -202,6 +202,11 @@ def signature(args, kwargs):
     return tuple(key), arrays, nodes
 
 
+def kernel_settings():
+    """This thread's settings that choose a fast kernel: a replay keeps one choice per value of them."""
+    return Config.kernels, Config.compiled_kernels, Config.conv_algorithm
+
+
 def layout(array):
     """An array's memory order, part of a signature: "C", "F", or its strides.
 
@@ -611,14 +616,14 @@ class Replay:
             for name, kind, spec in reset:
                 setattr(f, name, slots[spec] if kind == "array" else tuple(slots[s] if k == "array" else s for k, s in spec))
             values = [slots[i] for i in inputs]
-            if buffer is not None and buffer.array is not None and buffer.mode == (Config.kernels, Config.compiled_kernels):
+            if buffer is not None and buffer.array is not None and buffer.mode == kernel_settings():
                 ys = buffer.array
                 buffer.form(f, ys, *values)
             else:
                 ys = compute(values)
                 if buffer is not None and buffer.open and compute.kernel is None:
                     buffer.offered = as_array(ys)
-                    buffer.mode = Config.kernels, Config.compiled_kernels
+                    buffer.mode = kernel_settings()
                     ys = buffer.offered
             f.input_values = values
             for i, shadow in shadows:
@@ -643,8 +648,7 @@ class Replay:
         chosen = {}
 
         def compute(values):  # Function.compute, with the dispatcher asked once per kernel setting
-            config = Config
-            mode = config.kernels, config.compiled_kernels
+            mode = kernel_settings()
             kernel = chosen.get(mode, chosen)
             if kernel is chosen:
                 kernel = chosen[mode] = choose_kernel(f, values)

@@ -39,6 +39,9 @@ class Settings(threading.local):
             reference code in ``node.functions``. Both give the same values.
         compiled_kernels: "auto" lets kernels run numba-compiled loops where
             numba is installed (``node.kernels.compiled``); "off" keeps them to NumPy.
+        conv_algorithm: None lets a cost model choose each stride-1
+            convolution's fast kernel; "winograd", "spectral" or "im2col" forces
+            one (set it with ``node.kernels.use_algorithm``, for tests and benchmarks).
         plain_backward: True while ``backward()`` walks a graph without
             ``create_graph``: backward code then computes on arrays, and a
             Function applied to arrays alone returns an array (nothing is
@@ -57,6 +60,7 @@ class Settings(threading.local):
         self.default_generator = None
         self.kernels = "auto"
         self.compiled_kernels = "auto"
+        self.conv_algorithm = None
         self.plain_backward = False
         self.tracer = None
 

@@ -47,13 +47,12 @@ come from this thread's reused arrays (``node.kernels.memory``): ``pooled``
 for what lives until the backward, ``temporary`` for the rest, which share
 four arrays by lifetime ("spectral a" to "d").
 """
-import contextlib
 import functools
-import threading
 
 import numpy as np
 
 from ..backend import backend_module, get_array_module
+from ..config import Config, using_config
 from ..dispatch import Kernel
 from ..functions.conv import square_options
 from .kept import KeptForGradients, both_gradients_wanted
@@ -185,12 +184,9 @@ def winograd_pays_off(x_shape, w_shape, padding):
     return winograd < direct_multiply_adds(x_shape, w_shape, padding)
 
 
-_choice = threading.local()  # .name: the algorithm use_algorithm chose in this thread, None for the cost model
-
 ALGORITHMS = ("winograd", "spectral", "im2col")
 
 
-@contextlib.contextmanager
 def use_algorithm(name):
     """Make this thread's convolutions take one algorithm, whatever the cost model says (tests, benchmarks).
 
@@ -203,12 +199,7 @@ def use_algorithm(name):
     """
     if name not in ALGORITHMS:
         raise ValueError(f"use_algorithm: one of {', '.join(map(repr, ALGORITHMS))}, got {name!r}")
-    previous = getattr(_choice, "name", None)
-    _choice.name = name
-    try:
-        yield
-    finally:
-        _choice.name = previous
+    return using_config("conv_algorithm", name)  # a per-thread setting, so node.compile's replays see it
 
 
 def conv_algorithm(x_shape, w_shape, padding):
@@ -217,7 +208,7 @@ def conv_algorithm(x_shape, w_shape, padding):
     The cost model: Winograd where it can run and ``winograd_pays_off``
     says so, else spectral where ``spectral_pays_off`` says so, else im2col.
     """
-    chosen = getattr(_choice, "name", None)
+    chosen = Config.conv_algorithm
     if chosen is not None:
         return chosen
     if winograd_pays_off(x_shape, w_shape, padding):

@@ -530,3 +530,21 @@ def test_a_named_tuple_comes_back_as_one():
         assert isinstance(out.scaled, list) and isinstance(out.scaled[1], tuple) and out.scaled[1][1] == 7
         np.testing.assert_array_equal(out.scaled[0].value, np.full(3, 2.0 * i))
     assert step.replays == 2
+
+
+def test_a_replay_follows_the_convolution_algorithm_of_each_call():
+    """use_algorithm is a per-thread setting like Config.kernels: a replay chooses again under another algorithm."""
+    from node.kernels.conv import use_algorithm
+
+    rng = np.random.default_rng(5)
+    w = node.Node(rng.standard_normal((8, 8, 5, 5)).astype(np.float32))
+
+    def step(x):
+        return (F.conv2d(x, w, None, 1, 2) ** 2).sum()
+
+    compiled = node.compile(step)
+    for i, algorithm in enumerate(["im2col"] * 3 + ["winograd", "spectral", "im2col"]):
+        x = node.Node(rng.standard_normal((2, 8, 14, 14)).astype(np.float32), requires_grad=False)
+        with use_algorithm(algorithm):
+            assert same(compiled(x), step(x)), f"call {i} under {algorithm}"
+    assert compiled.replays == 4
