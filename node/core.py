@@ -882,7 +882,7 @@ def as_float(x):
     if x.dtype.kind in "fc":
         return x  # as it came: an array stays an array (a backward on arrays calls these ops too)
     if isinstance(x, Node):
-        return _wrap(converted(x.value, Config.default_dtype), False)
+        return _wrap(converted(x, Config.default_dtype), False)
     return x.astype(Config.default_dtype)
 
 
@@ -1276,13 +1276,15 @@ def replayable(method):
 
 @replayable
 def converted(value, dtype=None, backend_name=None):
-    """``value`` moved to the backend named ``backend_name`` and cast to ``dtype`` (each if given): a constant, no gradient.
+    """``value`` (an array, or a Node's array) moved to the backend named ``backend_name`` and cast to ``dtype`` (each if given): a constant, no gradient.
 
     Labels arriving as NumPy arrays for a model on the GPU, integer targets
     made float, an integer Node made float for ``exp``: ``@replayable``, so a
     step compiled with ``node.compile`` converts each call's data instead of
-    keeping the first call's.
+    keeping the first call's. Given a Node, it reads the Node's array when it
+    runs, so a replay reads a parameter's current array.
     """
+    value = getattr(value, "value", value)
     if backend_name is not None:
         value = backend.to_backend(value, backend_name)
     return value if dtype is None else value.astype(dtype)

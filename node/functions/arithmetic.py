@@ -292,7 +292,7 @@ def _float_like(x, other):
     """``x`` if it is float or complex; else a constant copy in ``other``'s float dtype, or the default float dtype."""
     if x.dtype.kind in "fc":
         return x
-    return as_node(converted(x.value, other.dtype if other.dtype.kind in "fc" else Config.default_dtype))
+    return as_node(converted(x, other.dtype if other.dtype.kind in "fc" else Config.default_dtype))
 
 
 def scale_grad(x, factor):

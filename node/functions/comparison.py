@@ -54,20 +54,23 @@ def _refuse_complex(op, *nodes):
 
 
 @replayable
-def elementwise_test(name, *values):
-    """``xp.<name>(*values)`` (a comparison, isnan, ...): an array computed from Nodes' values, no gradient.
+def elementwise_test(name, *operands):
+    """``xp.<name>`` of the operands (Nodes, arrays or numbers; a comparison, isnan, ...): an array, no gradient.
 
     ``@replayable``, so ``node.compile`` records the test and a replay runs it
-    on the new values instead of keeping the first answer.
+    on the new values instead of keeping the first answer (a Node's array is
+    read when it runs: a parameter's current one).
     """
-    return get_array_module(*values).asarray(getattr(get_array_module(*values), name)(*values))
+    values = [getattr(v, "value", v) for v in operands]
+    xp = get_array_module(*values)
+    return xp.asarray(getattr(xp, name)(*values))
 
 
 def _constant(op, name, *nodes):
     """``xp.<name>`` of the nodes' values as a Node without gradient (DeviceError naming ``op`` for mixed devices)."""
     values = [n.value for n in nodes]
     try:
-        return as_node(elementwise_test(name, *values))
+        return as_node(elementwise_test(name, *nodes))
     except (TypeError, ValueError):
         check_same_device(op, **{f"input {i}": v for i, v in enumerate(values)})
         raise

@@ -187,7 +187,7 @@ def _same_backend(t, x):
     xp = get_array_module(x.value)
     if get_array_module(t.value) is xp:
         return t
-    return Node(converted(t.value, backend_name=xp.__name__), requires_grad=t.requires_grad)
+    return Node(converted(t, backend_name=xp.__name__), requires_grad=t.requires_grad)
 
 
 def _targets(x, t, name):
@@ -245,7 +245,7 @@ def nll_loss(log_p, t, weight=None, ignore_index=-100, reduction="mean"):
     ignore_index = integer("nll_loss", "ignore_index", ignore_index)
     log_p, t = as_float(as_node(log_p)), as_node(t)
     if t.dtype.kind == "f" and log_p.ndim == 2 and t.shape == log_p.shape:
-        t = Node(index_or_truth("argmax", t.value, 1, False), requires_grad=False)
+        t = Node(index_or_truth("argmax", t, 1, False), requires_grad=False)
     if _plain_case(log_p, t, weight, ignore_index, reduction, 0.0):
         return NegativeLogLikelihood()(*_targets(log_p, t, "nll_loss"))
     if t.dtype.kind not in "iu":
@@ -447,7 +447,7 @@ def _pair_of(owner, input, target):
     x = as_float(as_node(input))
     t = as_node(target, like=x)
     if t.dtype.kind in "iub":
-        t = Node(converted(t.value, x.dtype), requires_grad=False)
+        t = Node(converted(t, x.dtype), requires_grad=False)
     if x.shape != t.shape:
         raise ValueError(f"{owner}: input shape {x.shape} and target shape {t.shape} differ")
     return x, _same_backend(t, x)
@@ -578,7 +578,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     if log_target:
         loss = Exp()(t) * (t - x)
     else:
-        positive = Node(converted(elementwise_test("greater", t.value, 0), x.dtype), requires_grad=False)
+        positive = Node(converted(elementwise_test("greater", t, 0), x.dtype), requires_grad=False)
         # t·log t with 0·log 0 = 0: log of 1 where t is 0, so no -inf (or NaN gradient) appears.
         loss = t * Log()(t * positive + (1 - positive)) - t * x
     if reduction == "batchmean":

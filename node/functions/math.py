@@ -282,7 +282,7 @@ def astype(x, dtype):
     if x.dtype == dtype:
         return x
     if dtype.kind not in "fc":
-        return Node(converted(x.value, dtype), requires_grad=False)
+        return Node(converted(x, dtype), requires_grad=False)
     return AsType(dtype)(x)
 
 

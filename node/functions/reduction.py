@@ -444,12 +444,14 @@ def _constant(value):
 
 
 @replayable
-def index_or_truth(op, value, axis, keepdims):
-    """``value.<op>(axis, keepdims)`` for argmax, argmin, any and all, as an array (of shape () for a 0-d value).
+def index_or_truth(op, x, axis, keepdims):
+    """``x.<op>(axis, keepdims)`` for argmax, argmin, any and all (x a Node or an array), as an array (of shape () for a 0-d x).
 
     ``@replayable``, so ``node.compile`` records it and a replay computes it
-    from the new values instead of keeping the first answer.
+    from the new values instead of keeping the first answer (a Node's array
+    is read when it runs: a parameter's current one).
     """
+    value = getattr(x, "value", x)
     flat = value if value.ndim else value.reshape(1)
     out = getattr(flat, op)(axis=axis, keepdims=keepdims)
     return get_array_module(value).asarray(out).reshape(()) if value.ndim == 0 else get_array_module(value).asarray(out)
@@ -459,7 +461,7 @@ def _arg(op, x, axis, keepdims):
     x = as_node(x)
     axis = _single_axis(op, x, axis)
     keepdims = validation.flag(op, "keepdims", keepdims)
-    return _constant(index_or_truth(op, x.value, axis, keepdims))
+    return _constant(index_or_truth(op, x, axis, keepdims))
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -476,11 +478,11 @@ def any(x, axis=None, keepdims=False):
     """Whether any element along ``axis`` is nonzero (True): a bool Node, no gradient."""
     x = as_node(x)
     axes = _reduction_axes("any", x, axis)
-    return _constant(index_or_truth("any", x.value, axes, validation.flag("any", "keepdims", keepdims)))
+    return _constant(index_or_truth("any", x, axes, validation.flag("any", "keepdims", keepdims)))
 
 
 def all(x, axis=None, keepdims=False):
     """Whether every element along ``axis`` is nonzero (True): a bool Node, no gradient."""
     x = as_node(x)
     axes = _reduction_axes("all", x, axis)
-    return _constant(index_or_truth("all", x.value, axes, validation.flag("all", "keepdims", keepdims)))
+    return _constant(index_or_truth("all", x, axes, validation.flag("all", "keepdims", keepdims)))

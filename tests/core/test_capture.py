@@ -548,3 +548,18 @@ def test_a_replay_follows_the_convolution_algorithm_of_each_call():
         with use_algorithm(algorithm):
             assert same(compiled(x), step(x)), f"call {i} under {algorithm}"
     assert compiled.replays == 4
+
+
+def test_a_mask_made_from_a_parameter_reads_its_current_array():
+    """A comparison of a parameter is recorded with the Node, so a replay reads the array the parameter holds now."""
+    w = node.Node(np.array([1.0, -2.0, 3.0]))
+
+    def step(x):
+        return (x * F.where(w > 0, 1.0, 0.0)).sum() + F.argmax(w)
+
+    compiled = node.compile(step)
+    for i in range(5):
+        if i == 3:
+            w.value = np.array([-1.0, 5.0, 2.0])  # a new array (load_state_dict, an assignment), not an update in place
+        assert float(compiled(np.ones(3))) == float(step(np.ones(3)))
+    assert compiled.replays == 3
