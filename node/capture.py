@@ -462,7 +462,7 @@ class Replay:
         nothing about them.
         """
         for buffer in self.buffers:
-            array, buffer.offered, buffer.open = buffer.offered, None, False
+            array, buffer.offered = buffer.offered, None
             if array is not None and array.ndim and not any(shares_memory(array, e) for e in escaped):
                 buffer.array = array
         self.buffers = [b for b in self.buffers if b.array is not None]
@@ -621,7 +621,7 @@ class Replay:
                 buffer.form(f, ys, *values)
             else:
                 ys = compute(values)
-                if buffer is not None and buffer.open and compute.kernel is None:
+                if buffer is not None and not self.planned and compute.kernel is None:
                     buffer.offered = as_array(ys)
                     buffer.mode = kernel_settings()
                     ys = buffer.offered
@@ -771,7 +771,7 @@ class Replay:
                 slots[out] = buffer.array
             else:
                 total = slots[out] = slots[x] + slots[y]
-                if buffer is not None and buffer.open:
+                if buffer is not None and not self.planned:
                     buffer.offered = total
 
         return add
@@ -844,7 +844,6 @@ class Buffer:
 
     def __init__(self, form):
         self.form, self.offered, self.array, self.mode = form, None, None, None
-        self.open = True  # offered arrays are taken until the buffers are planned
 
 
 def template_slots(template):
