@@ -244,12 +244,6 @@ def target_mask(labels, num_classes, dtype):
     return mask, mask.astype(dtype)
 
 
-@replayable
-def above(values, threshold):
-    """``values > threshold``, elementwise: a choice of branch made from the data (no gradient flows through it)."""
-    return values > threshold
-
-
 class MarginSoftmaxLoss(Layer):
     """Base of the losses whose logits come from the angles between features and class weights.
 
@@ -392,10 +386,10 @@ class ArcFace(MarginSoftmaxLoss):
         mask, one_hot = self.target_mask(labels, cos.dtype)
         c = (cos * one_hot).sum(axis=1, keepdims=True)  # cos θ_y, (B, 1)
         sin_squared = 1 - c * c
-        inside = above(sin_squared.value, 0)
+        inside = sin_squared > 0  # a comparison: recorded, so a replay takes the branch from its own data
         sin = where(inside, sqrt(where(inside, sin_squared, 1.0)), 0.0)
         widened = c * math.cos(self.m) - sin * math.sin(self.m)
-        target_cos = where(above(c.value, math.cos(math.pi - self.m)), widened, c - self.m * math.sin(self.m))
+        target_cos = where(c > math.cos(math.pi - self.m), widened, c - self.m * math.sin(self.m))
         return where(mask, target_cos, cos) * self.s
 
     def extra_repr(self):
