@@ -132,6 +132,9 @@ SIGNATURES = {
     "batch_norm_grad": "void({a2}, {a2}, {a1}, {a1}, {a1}, {a1}, {a2})",
     "prelu": "void({a2}, {a1}, {a2})",
     "prelu_grad": "void({a2}, {a2}, {a1}, {a2}, {a1})",
+    "relu": "void({a1}, {a1})",
+    "relu_grad": "void({a1}, {a1}, {a1})",
+    "outer": "void({a1}, {a1}, {a2})",
 }
 
 
@@ -231,3 +234,28 @@ def prelu_grad(rows, grows, slopes, gx, ga):
             gy = grows[i, j]
             gx[i, j] = gy * slopes[j] if x <= 0 else gy
             ga[j] += gy * x if not x > 0 else 0
+
+
+# Elementwise loops over flattened C-contiguous arrays.
+def relu(x, out):
+    """out = max(x, 0) as NumPy's maximum computes it: x where x > 0 or x is NaN (its bits kept), else +0."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        xi = x[i]
+        out[i] = xi if xi > 0 or xi != xi else zero
+
+
+def relu_grad(gy, x, out):
+    """out = gy·(x > 0), the reference's product with the comparison as 1 or 0 (so gy·0 keeps gy's sign, and inf·0 is NaN)."""
+    t = x.dtype.type
+    one, zero = t(1), t(0)
+    for i in range(x.size):
+        out[i] = gy[i] * (one if x[i] > 0 else zero)
+
+
+def outer(a, b, out):
+    """out[i, j] = a[i]·b[j]: the one-term matrix product of ``node.kernels.outer``, one product per element."""
+    for i in range(a.shape[0]):
+        ai = a[i]
+        for j in range(b.shape[0]):
+            out[i, j] = ai * b[j]

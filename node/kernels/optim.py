@@ -39,12 +39,12 @@ def compiled_loop(name, p, *arrays):
     It runs where numba is on (``node.kernels.compiled``) and every array is a
     C-contiguous host array of p's dtype, float32 or float64.
     """
-    if not compiled.enabled(p):
+    if not compiled.enabled(p) or not p.flags.c_contiguous:
         return None
-    dtype = p.dtype
-    if not p.flags.c_contiguous or any(a.dtype != dtype or not a.flags.c_contiguous or a.shape != p.shape for a in arrays):
-        return None
-    return compiled.loop(name, dtype)
+    for a in arrays:
+        if a.dtype != p.dtype or a.shape != p.shape or not a.flags.c_contiguous:
+            return None
+    return compiled.loop(name, p.dtype)
 
 
 def sgd_step(p, g, velocity, lr, momentum, nesterov, weight_decay):

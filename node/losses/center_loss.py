@@ -53,8 +53,7 @@ def class_labels(target, num_classes, name, xp):
     if t.ndim == 2 and t.dtype.kind in "fiub":
         if t.shape[1] != num_classes:
             raise ValueError(f"{name}: one-hot target of shape {t.shape} does not have {num_classes} classes")
-        check_one_hot(t, name)
-        t = t.argmax(axis=1)
+        t = one_hot_labels(t, name)
     elif t.ndim != 1 or t.dtype.kind not in "iu":
         raise ValueError(f"{name}: target must be integer labels (M,) or one-hot rows (M, {num_classes}), got {t.dtype} {t.shape}")
     else:
@@ -62,22 +61,27 @@ def class_labels(target, num_classes, name, xp):
     return backend.as_array(t, xp)
 
 
-def check_one_hot(rows, name):
-    """Raise ValueError naming the first row of ``rows`` (M, K) that is not exactly one 1 and K-1 zeros.
+def one_hot_labels(rows, name):
+    """The labels (M,) that one-hot rows (M, K) stand for, their argmax; ValueError naming the first row that is not one-hot.
 
     Checked on the host always, on the GPU only with ``Config.check_device_labels``.
+    Each row's largest entry being 1, and the rows holding M nonzeros in all,
+    means exactly one 1 and K-1 zeros in every row: two cheap passes instead
+    of testing each entry.
     """
+    labels = rows.argmax(axis=1)
     if not len(rows) or (not backend.on_host(rows) and not Config.check_device_labels):
-        return
+        return labels
     xp = backend.get_array_module(rows)
+    if int(xp.count_nonzero(rows)) == len(rows) and bool((rows[xp.arange(len(rows)), labels] == 1).all()):
+        return labels
     good = ((rows == 0) | (rows == 1)).all(axis=1) & ((rows == 1).sum(axis=1) == 1)
-    if not bool(good.all()):
-        row = int(xp.argmin(good))
-        shown = np.array2string(backend.asnumpy(rows[row]), precision=3, threshold=12)
-        raise ValueError(
-            f"{name}: target row {row} is {shown}, not one-hot; each sample needs exactly one class, whose center it "
-            "pulls, so soft targets (label smoothing, mixup) are refused: pass integer labels or exact one-hot rows"
-        )
+    row = int(xp.argmin(good))
+    shown = np.array2string(backend.asnumpy(rows[row]), precision=3, threshold=12)
+    raise ValueError(
+        f"{name}: target row {row} is {shown}, not one-hot; each sample needs exactly one class, whose center it "
+        "pulls, so soft targets (label smoothing, mixup) are refused: pass integer labels or exact one-hot rows"
+    )
 
 
 def check_finite_features(x, name):

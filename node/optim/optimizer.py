@@ -184,5 +184,5 @@ def _follow_parameter(param, state):
     """Move ``state``'s arrays to the device of ``param`` (after ``model.to(...)`` between steps)."""
     kind = type(param.value)
     for key, value in state.items():
-        if backend.is_array(value) and type(value) is not kind:
+        if type(value) is not kind and backend.is_array(value):
             state[key] = backend.to_backend(value, backend.get_array_module(param.value).__name__)

@@ -6,6 +6,7 @@ tests check that this changes no bit, that it covers the seed step's work, and
 that an array the user may still hold (a result, a view of one, a ``.grad``,
 what a side effect kept) is never written into.
 """
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -33,9 +34,13 @@ def test_planned_buffers_change_no_bit_and_cover_the_seed_step(xp):
     assert all(same(a, b) for a, b in zip(state, plain_state))
     summary = planned.describe().splitlines()[-1]
     print(summary)
-    assert summary.startswith("buffers: 8 results written with out=")
-    for form in ("divide_into", "affine_into", "relu_into", "add_into"):
+    relu_compiled = (  # a kernel runs ReLU: no form with out=
+        xp is np and node.Config.kernels == "auto" and importlib.util.find_spec("numba") is not None
+    )
+    assert summary.startswith(f"buffers: {7 if relu_compiled else 8} results written with out=")
+    for form in ("divide_into", "affine_into", "add_into") + (() if relu_compiled else ("relu_into",)):
         assert form in summary
+    assert ("relu_into" in summary) != relu_compiled
     assert plain.describe().splitlines()[-1] == "buffers: not planned (plan_buffers=False)"
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import node
-from node.functions.activation import ParametricReLU, ParametricReLUGrad
+from node.functions.activation import ParametricReLU, ParametricReLUGrad, RectifiedLinear, ReLUGrad
 from node.functions.normalization import BatchNormalization, BatchNormalizationGrad
 from node.kernels import compiled
 from node.kernels import optim as fast
@@ -278,6 +278,47 @@ def test_compiled_prelu_applies_for_slopes_on_both_sides_of_one():
     assert ran == "compiled"
     np.testing.assert_array_equal(y, np.where(x > 0, x, a[:, None] * x))
     assert outputs(ParametricReLU, (x, a), "auto", "off")[0] is None  # max(x, a·x) holds for neither side: the reference
+
+
+def special_values(shape, dtype, rng):
+    """Normal draws with ±0, ±inf and NaNs of both signs among them, in ``dtype``."""
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[:8] = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-30, -1e-30]
+    return x
+
+
+def bits(a):
+    """The array's bytes, so that -0 differs from +0 and NaNs are compared by their bits."""
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 256), (37, 3, 5), (513,)])
+def test_compiled_relu_and_its_gradient_are_the_reference_bit_for_bit(dtype, shape):
+    rng = np.random.default_rng(9)
+    x, gy = special_values(shape, dtype, rng), special_values(shape, dtype, rng)[::-1].copy()
+    ran, (y,) = outputs(RectifiedLinear, (x,), "auto", "auto")
+    reference, (expected,) = outputs(RectifiedLinear, (x,), "reference", "auto")
+    assert (ran, reference) == ("compiled", None)
+    np.testing.assert_array_equal(bits(y), bits(expected))  # NaN kept with its sign bit, -0 made +0, as np.maximum(x, 0)
+    with np.errstate(invalid="ignore"):  # the reference's inf·0
+        ran, (gx,) = outputs(lambda: ReLUGrad(x), (gy,), "auto", "auto")
+        reference, (expected,) = outputs(lambda: ReLUGrad(x), (gy,), "reference", "auto")
+    assert (ran, reference) == ("compiled", None)
+    np.testing.assert_array_equal(bits(gx), bits(expected))  # gy·0 keeps gy's sign; inf·0 and NaN·0 are NaN
+
+
+@needs_numba
+def test_compiled_relu_stays_out_of_what_it_does_not_cover():
+    x = np.random.default_rng(10).standard_normal((6, 8))
+    for what, arrays in [("strided", (x[:, ::2],)), ("transposed", (x.T,)), ("float16", (x.astype(np.float16),)), ("integers", (np.arange(6) - 3,))]:
+        ran, (y,) = outputs(RectifiedLinear, arrays, "auto", "auto")
+        assert ran is None, what
+        np.testing.assert_array_equal(y, np.maximum(arrays[0], 0))
+    ran, _ = outputs(lambda: ReLUGrad(x.astype(np.float32)), (x,), "auto", "auto")
+    assert ran is None  # x float32, gy float64: the reference's promotion
 
 
 @needs_numba

@@ -231,15 +231,16 @@ def test_max_pooling_through_kernels_matches_finite_differences(rng):
 
 
 # ---- ReLU ---------------------------------------------------------------------------------------
-def test_relu_gradient_is_fused_on_the_gpu_only(xp, rng):
+def test_relu_gradient_is_fused_on_the_gpu_compiled_on_the_host(xp, rng, compiled_kernels):
     x = xp.asarray(rng.standard_normal((4, 5)))
     gy = xp.asarray(rng.standard_normal((4, 5)))
     with node.using_config("kernels", "auto"):
         g = ReLUGrad(x)
         fused = g(gy).value
-    assert g.kernel == (None if node.backend.on_host(x) else "fused")
+    on_host = node.backend.on_host(x)
+    assert g.kernel == (("compiled" if compiled_kernels == "auto" else None) if on_host else "fused")
     np.testing.assert_array_equal(node.asnumpy(fused), node.asnumpy(gy) * (node.asnumpy(x) > 0))
-    assert_kernel_matches_reference(RectifiedLinear, (rng.standard_normal((4, 5)),), None)
+    assert_kernel_matches_reference(RectifiedLinear, (rng.standard_normal((4, 5)),), "compiled" if compiled_kernels == "auto" else None)
 
 
 # ---- a LeNets++ block -----------------------------------------------------------------------------

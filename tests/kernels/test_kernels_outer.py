@@ -3,13 +3,15 @@
 a (n, 1) @ b (1, m) is one product per element whichever way it is computed,
 so the kernel's result must be the same bits as the reference's ``a @ b``.
 """
+import importlib.util
+
 import numpy as np
 import pytest
 
 import node
 import node.functions as F
 from node.functions.arithmetic import MatMul
-from node.kernels import outer
+from node.kernels import compiled, outer
 
 pytestmark = pytest.mark.kernels  # kept on under NODE_TEST_KERNELS=reference
 
@@ -38,6 +40,24 @@ def test_one_term_product_is_the_reference_bit_for_bit(dtype, a_shape, b_shape):
     np.testing.assert_array_equal(y, expected)
     for got, want in zip(grads, expected_grads):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_compiled_loop_and_numpys_multiply_give_the_same_bits(monkeypatch, dtype):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((300, 1)).astype(dtype), rng.standard_normal((1, 40)).astype(dtype)
+    a[:3, 0] = [np.inf, -0.0, np.nan]
+    calls = []
+    original = compiled.loop
+    monkeypatch.setattr(compiled, "loop", lambda name, t: calls.append(name) or original(name, t))
+    got = {}
+    for mode in ("auto", "off"):
+        with node.using_config("compiled_kernels", mode):
+            got[mode] = product(a, b, "auto")[1]
+    assert calls.count("outer") == 1  # "off" never asks for the loop
+    np.testing.assert_array_equal(got["auto"].view(np.uint8), got["off"].view(np.uint8))
+    np.testing.assert_array_equal(got["off"].view(np.uint8), (a * b).view(np.uint8))
 
 
 def test_a_transposed_operand_is_fine():
